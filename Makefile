@@ -1,0 +1,53 @@
+# The README's two commands: `make run` (install, initialise, serve) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+
+.PHONY: run test install install-dev assets translations messages clean
+
+run: install assets translations
+	$(FLASK) db upgrade
+	$(FLASK) ca init
+	$(FLASK) demo seed
+	CERTCENTER_DEMO=$${CERTCENTER_DEMO:-1} $(FLASK) run --host 127.0.0.1 --port 5000
+
+test: install-dev assets translations
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# htmx is served from static/vendor (never a CDN); axe-core is for the browser tests.
+assets: static/vendor/htmx.min.js
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/vendor/htmx.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+translations: $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -d translations -l $* 2>&1 | grep -v '^compiling' || true
+	test -f $@
+
+# For developers: refresh the catalogues after changing user-facing strings.
+messages: install
+	$(BIN)/pybabel extract --no-location --omit-header -F babel.cfg -k _l -k N_ -o translations/messages.pot .
+	$(BIN)/pybabel update --no-location --omit-header -i translations/messages.pot -d translations
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor translations/*/LC_MESSAGES/*.mo

@@ -1,0 +1,151 @@
+"""CertCenter (인증센터): the application factory.
+
+`create_app()` reads configuration from the environment, prepares the instance folder
+(database, generated secrets, the CA), and wires the extensions, blueprints, CLI groups and
+security headers together.
+"""
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, request
+from flask_babel import Babel
+from flask_compress import Compress
+from flask_wtf.csrf import CSRFProtect
+
+from models import db, open_database
+from models.migrations import upgrade
+from pki.profile import DEFAULT_POLICY_ARC
+from services import settings
+from services.i18n import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS_DIR
+
+ONE_YEAR = 365 * 24 * 3600
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def _instance_secret(instance: Path, name: str, size: int = 32) -> bytes:
+    """Read a generated secret from the instance folder, creating it (mode 0600) once."""
+    path = instance / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(size))
+    return path.read_bytes()
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    env = {**os.environ, **(overrides or {})}
+    instance = Path(env.get("CERTCENTER_INSTANCE", "instance")).resolve()
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
+    smtp = {"host": env.get("CERTCENTER_SMTP_HOST", ""),
+            "port": env.get("CERTCENTER_SMTP_PORT", "25"),
+            "user": env.get("CERTCENTER_SMTP_USER", ""),
+            "password": env.get("CERTCENTER_SMTP_PASSWORD", ""),
+            "sender": env.get("CERTCENTER_SMTP_SENDER", "certcenter@localhost"),
+            "starttls": env.get("CERTCENTER_SMTP_STARTTLS", "") == "1"}
+    base_url = env.get("CERTCENTER_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    passphrase = env.get("CERTCENTER_CA_PASSPHRASE")
+    return {
+        "INSTANCE": instance,
+        "BASE_URL": base_url,
+        "DATABASE_URL": env.get("DATABASE_URL", f"sqlite:///{instance / 'certcenter.db'}"),
+        "SECRET_KEY": env.get("SECRET_KEY") or _instance_secret(instance, "secret_key").hex(),
+        "MASTER_KEY": _instance_secret(instance, "master.key"),
+        "CA_PASSPHRASE": (passphrase.encode() if passphrase
+                          else _instance_secret(instance, "ca-passphrase").hex().encode()),
+        "POLICY_ARC": env.get("CERTCENTER_POLICY_ARC", DEFAULT_POLICY_ARC),
+        "CA_ORG": env.get("CERTCENTER_CA_ORG", "CertCenter"),
+        "BANK_CODE": env.get("CERTCENTER_BANK_CODE", "CCBANK"),
+        "DEMO": env.get("CERTCENTER_DEMO", "") == "1",
+        "SMTP": smtp,
+        "TESTING": env.get("TESTING") == "1" or bool((overrides or {}).get("TESTING")),
+        # Cookies: sent only over HTTPS (browsers treat 127.0.0.1 as secure too), never to
+        # scripts, never on cross-site posts.
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "cc_session",
+        "PERMANENT_SESSION_LIFETIME": 1800,
+        "MAX_CONTENT_LENGTH": 256 * 1024,
+        "WTF_CSRF_TIME_LIMIT": 3600,
+        "COMPRESS_ALGORITHM": ["br", "gzip"],
+        "COMPRESS_MIMETYPES": ["text/html", "text/css", "application/javascript",
+                               "application/x-pem-file", "image/svg+xml"],
+        "COMPRESS_MIN_SIZE": 256,
+        "BABEL_DEFAULT_LOCALE": DEFAULT_LANGUAGE,
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Seoul",
+        "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS_DIR),
+    }
+
+
+def select_language() -> str:
+    chosen = request.cookies.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    config = load_config(overrides)
+    app = Flask(__name__, instance_path=str(config["INSTANCE"]))
+    app.config.update(config)
+    app.config.update({k: v for k, v in (overrides or {}).items() if k.isupper()})
+
+    settings.configure(settings.Settings(
+        instance=app.config["INSTANCE"], base_url=app.config["BASE_URL"],
+        master_key=app.config["MASTER_KEY"], ca_passphrase=app.config["CA_PASSPHRASE"],
+        ca_org=app.config["CA_ORG"], bank_code=app.config["BANK_CODE"],
+        policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"], smtp=app.config["SMTP"]))
+
+    open_database(app.config["DATABASE_URL"])
+    with db.connection_context():
+        upgrade()
+
+    Babel(app, locale_selector=select_language)
+    CSRFProtect(app)
+    Compress(app)
+    _static_versions(app)
+
+    @app.before_request
+    def _connect():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(_exc):
+        if not db.is_closed():
+            db.close()
+
+    @app.after_request
+    def _headers(response):
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if app.config["BASE_URL"].startswith("https://"):
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    from views import register
+    register(app)
+    return app
+
+
+def _static_versions(app: Flask) -> None:
+    """Static URLs carry a hash of the file, so browsers may cache them for a year."""
+    versions: dict[str, str] = {}
+
+    def asset(filename: str) -> str:
+        from flask import url_for
+        if filename not in versions or app.debug:
+            path = Path(app.static_folder) / filename
+            versions[filename] = (hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+                                  if path.exists() else "0")
+        return url_for("static", filename=filename, v=versions[filename])
+
+    app.jinja_env.globals["asset"] = asset
+    app.get_send_file_max_age = lambda _name: ONE_YEAR

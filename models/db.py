@@ -1,0 +1,23 @@
+"""The one database handle, opened from a URL: SQLite in the instance folder by default,
+PostgreSQL when `DATABASE_URL` says so."""
+from peewee import DatabaseProxy, SqliteDatabase
+from playhouse.db_url import connect
+
+db = DatabaseProxy()
+
+
+def open_database(url: str):
+    """Open the database at `url` and bind the shared handle to it."""
+    if url.startswith("sqlite:///"):
+        # WAL lets readers go on while one writer commits; the busy timeout makes a
+        # second writer (a cron job beside the web process) wait instead of failing.
+        database = SqliteDatabase(
+            url[len("sqlite:///"):],
+            pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1,
+                     "synchronous": "normal"},
+            timeout=10,
+        )
+    else:
+        database = connect(url)
+    db.initialize(database)
+    return database

@@ -1,0 +1,47 @@
+"""Versioned schema migrations. The database records its version; `upgrade` applies the
+missing steps in order, each in its own transaction, so an older database upgrades in place."""
+from peewee import IntegerField, Model
+
+from models.db import db
+from models.tables import ALL_TABLES
+
+
+class SchemaVersion(Model):
+    version = IntegerField()
+
+    class Meta:
+        database = db
+        table_name = "schema_version"
+
+
+def _v1_initial(database):
+    database.create_tables(ALL_TABLES)
+
+
+# (version, what it does, step). Append only: a released step never changes.
+MIGRATIONS = [
+    (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
+     _v1_initial),
+]
+
+
+def current_version() -> int:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def upgrade(migrations=None) -> list[int]:
+    """Apply every migration newer than the database; return the versions applied."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    db.create_tables([SchemaVersion])
+    applied = []
+    for version, _what, step in migrations:
+        if version <= current_version():
+            continue
+        with db.atomic():
+            step(db.obj)
+            SchemaVersion.create(version=version)
+        applied.append(version)
+    return applied

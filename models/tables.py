@@ -1,0 +1,127 @@
+"""The tables. Times are naive UTC; secrets are kept only as hashes, HMACs or ciphertext."""
+from peewee import (
+    BlobField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model,
+    TextField,
+)
+
+from models.db import db
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class Customer(BaseModel):
+    code = CharField(unique=True)                 # P0000001 / B0000001
+    kind = CharField()                            # "personal" | "business"
+    name = CharField()                            # the person, or the company
+    representative = CharField(null=True)         # business: the representative's name
+    business_number = CharField(null=True, unique=True)  # business: 10 digits
+    rrn_hmac = CharField(unique=True)             # the person's or representative's RRN, HMAC'd
+    rrn_masked = CharField()                      # 900101-1******
+    phone = CharField()
+    email = CharField(null=True)
+    language = CharField(default="ko")
+    totp_secret = TextField(null=True)            # encrypted at rest
+    totp_last_step = IntegerField(null=True)      # the last accepted TOTP time step: no replay
+    failed_tries = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    created_at = DateTimeField()
+
+
+class Account(BaseModel):
+    customer = ForeignKeyField(Customer, backref="accounts", on_delete="CASCADE")
+    number = CharField(unique=True)               # digits only
+    pin_hash = CharField()
+
+
+class OneTimeCode(BaseModel):
+    """A code sent by SMS to finish identity verification."""
+    customer = ForeignKeyField(Customer, backref="codes", on_delete="CASCADE")
+    code_hash = CharField()
+    created_at = DateTimeField()
+    expires_at = DateTimeField()
+    tries = IntegerField(default=0)
+    used_at = DateTimeField(null=True)
+
+
+class AttemptCounter(BaseModel):
+    """Failed attempts per client address (or other key) inside a rolling window."""
+    key = CharField(unique=True)
+    count = IntegerField(default=0)
+    window_start = DateTimeField()
+
+
+class Certificate(BaseModel):
+    serial = CharField(max_length=40, unique=True)   # 40-digit hex: it does not fit INTEGER
+    customer = ForeignKeyField(Customer, backref="certificates")
+    cert_type = CharField()
+    status = CharField(default="valid")              # valid | revoked | suspended
+    subject = TextField()
+    not_before = DateTimeField()
+    not_after = DateTimeField()
+    der = BlobField()
+    key_generated_here = BooleanField()
+    revoked_at = DateTimeField(null=True)
+    revocation_reason = CharField(null=True)
+    replaced_by = ForeignKeyField("self", null=True, backref="replaced")
+    # "<customer id>:<type>" while this is the customer's current certificate of the type,
+    # else NULL: the unique index makes a second current one impossible, even under races.
+    current_slot = CharField(null=True, unique=True)
+    created_at = DateTimeField()
+
+
+class CertificateRequest(BaseModel):
+    """A business certificate waiting for, or past, an operator's decision."""
+    customer = ForeignKeyField(Customer, backref="requests")
+    cert_type = CharField()
+    status = CharField(default="requested")          # requested | approved | rejected | issued
+    reason = TextField(null=True)
+    decided_by = CharField(null=True)
+    decided_at = DateTimeField(null=True)
+    certificate = ForeignKeyField(Certificate, null=True)
+    created_at = DateTimeField()
+
+
+class Download(BaseModel):
+    """A single-use, short-lived link to one file of a finished issuance."""
+    token_hash = CharField(unique=True)
+    certificate = ForeignKeyField(Certificate, backref="downloads")
+    kind = CharField()                               # npki | p12 | cert | chain
+    filename = CharField()
+    media_type = CharField()
+    content = BlobField(null=True)                   # deleted once downloaded or expired
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    created_at = DateTimeField()
+
+
+class Notification(BaseModel):
+    """The outbox: every SMS and email, queued, then sent by a backend."""
+    customer = ForeignKeyField(Customer, null=True, backref="notifications")
+    channel = CharField()                            # sms | email
+    recipient = CharField()
+    purpose = CharField()
+    subject = CharField(null=True)
+    body = TextField()
+    language = CharField()
+    status = CharField(default="queued")             # queued | sent | failed
+    tries = IntegerField(default=0)
+    created_at = DateTimeField()
+    sent_at = DateTimeField(null=True)
+
+
+class AuditEvent(BaseModel):
+    """One state change. Each row's hash covers the previous row's hash: a chain."""
+    at = DateTimeField()
+    actor = CharField()
+    action = CharField()
+    target = CharField(null=True)
+    details = TextField()
+    prev_hash = CharField(max_length=64, unique=True)  # two appends after one event cannot both commit
+    hash = CharField(max_length=64, unique=True)
+
+
+ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
+              Download, Notification, AuditEvent]

@@ -1,0 +1,87 @@
+"""The CA's certificates and encrypted keys in the instance folder: created once by
+`ca init`, loaded once per process. Signing itself happens in pki/."""
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography import x509
+
+from pki import ca as pki_ca
+from pki import files as pki_files
+from pki.profile import urls_for
+from services import clock, settings
+from services.errors import DomainError
+
+PARTS = ("root", "issuing", "ocsp")
+
+
+def _folder() -> Path:
+    return settings.current().instance / "ca"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def exists() -> bool:
+    return all((_folder() / f"{part}.crt").exists() for part in PARTS)
+
+
+@dataclass
+class InitResult:
+    created: bool
+    fingerprints: dict
+
+
+def init_ca() -> InitResult:
+    """Create root, issuing CA and OCSP signer unless they exist. Idempotent."""
+    created = False
+    if not exists():
+        config = settings.current()
+        folder = _folder()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        now = clock.aware(clock.now())
+        root_cert, root_key = pki_ca.create_root(config.ca_org, now)
+        issuing_cert, issuing_key = pki_ca.create_issuing(config.ca_org, root_cert, root_key,
+                                                          config.policy_arc, now)
+        ocsp_cert, ocsp_key = pki_ca.create_ocsp_signer(config.ca_org, issuing_cert,
+                                                        issuing_key, now)
+        for part, cert, key in (("root", root_cert, root_key),
+                                ("issuing", issuing_cert, issuing_key),
+                                ("ocsp", ocsp_cert, ocsp_key)):
+            _write_private(folder / f"{part}.key",
+                           pki_ca.encrypt_key_pem(key, config.ca_passphrase))
+            (folder / f"{part}.crt").write_bytes(pki_files.cert_pem(cert))
+        created = True
+        load_ca.cache_clear()
+    keys = load_ca()
+    return InitResult(created, {"root": pki_ca.fingerprint(keys.root_cert),
+                                "issuing": pki_ca.fingerprint(keys.issuing_cert),
+                                "ocsp": pki_ca.fingerprint(keys.ocsp_cert)})
+
+
+@lru_cache(maxsize=1)
+def load_ca() -> pki_ca.CaKeys:
+    if not exists():
+        raise DomainError("ca_missing", status=503)
+    folder, passphrase = _folder(), settings.current().ca_passphrase
+    loaded = {}
+    for part in PARTS:
+        loaded[f"{part}_cert"] = x509.load_pem_x509_certificate(
+            (folder / f"{part}.crt").read_bytes())
+        loaded[f"{part}_key"] = pki_ca.load_key_pem((folder / f"{part}.key").read_bytes(),
+                                                    passphrase)
+    return pki_ca.CaKeys(**loaded)
+
+
+def chain() -> list[x509.Certificate]:
+    """The chain a relying party needs above an end entity: issuing CA, then root."""
+    keys = load_ca()
+    return [keys.issuing_cert, keys.root_cert]
+
+
+def urls():
+    return urls_for(settings.current().base_url)

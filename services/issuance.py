@@ -1,0 +1,303 @@
+"""Issuance (발급) and reissue (재발급), in order: reserve a serial -> build the TBS from the
+type's profile -> lint it -> sign with the issuing CA -> store -> audit.
+
+One valid certificate per type per customer: issuing again is a reissue, which revokes the
+old certificate (superseded) and keeps its expiry date. Business types need an operator's
+approval first.
+"""
+import os
+from dataclasses import dataclass, field
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from peewee import IntegrityError
+
+from models import Certificate, CertificateRequest, Customer, db
+from pki import ca as pki_ca
+from pki import csr as pki_csr
+from pki import files as pki_files
+from pki import lint as pki_lint
+from pki import npki
+from pki.errors import PkiError
+from pki.passwords import password_problems
+from pki.profile import CERT_TYPES, KST, CertType, EndEntityRequest, end_entity_builder, validity_end
+from pki.serials import random_serial, serial_hex
+from services import audit, ca_store, clock, downloads, secrets, settings
+from services.customers import normalise_business_number, rrn_lookup
+from services.errors import DomainError
+from services.i18n import N_
+from services.notify import notify
+
+
+def cert_type(type_id: str) -> CertType:
+    if type_id not in CERT_TYPES:
+        raise DomainError("cert_type_unknown", field="cert_type")
+    return CERT_TYPES[type_id]
+
+
+def types_for(customer: Customer) -> list[CertType]:
+    holder = "person" if customer.kind == "personal" else "business"
+    return [t for t in CERT_TYPES.values() if t.holder == holder]
+
+
+def _slot(customer: Customer, type_id: str) -> str:
+    return f"{customer.id}:{type_id}"
+
+
+def current_certificate(customer: Customer, type_id: str) -> Certificate | None:
+    """The customer's certificate of this type that is still in force (valid or suspended
+    and not expired), if any."""
+    cert = Certificate.get_or_none(Certificate.current_slot == _slot(customer, type_id))
+    if cert and cert.status in ("valid", "suspended") and cert.not_after > clock.now():
+        return cert
+    return None
+
+
+def certificates_of(customer: Customer):
+    return (Certificate.select().where(Certificate.customer == customer)
+            .order_by(Certificate.created_at.desc()))
+
+
+# -- business approval --------------------------------------------------------------------
+
+def open_request(customer: Customer, type_id: str) -> CertificateRequest | None:
+    """The customer's latest undecided or approved-but-unused request for the type."""
+    return (CertificateRequest.select()
+            .where((CertificateRequest.customer == customer)
+                   & (CertificateRequest.cert_type == type_id)
+                   & (CertificateRequest.status.in_(["requested", "approved"])))
+            .order_by(CertificateRequest.id.desc()).first())
+
+
+def request_certificate(customer: Customer, type_id: str) -> CertificateRequest:
+    kind = cert_type(type_id)
+    if not kind.needs_approval or kind not in types_for(customer):
+        raise DomainError("cert_type_not_for_you", field="cert_type")
+    if open_request(customer, type_id):
+        raise DomainError("request_exists", status=409)
+    with db.atomic():
+        request = CertificateRequest.create(customer=customer, cert_type=type_id,
+                                            created_at=clock.now())
+        audit.record("customer:" + customer.code, "request.create", str(request.id),
+                     cert_type=type_id)
+    return request
+
+
+def list_requests(status: str | None = "requested"):
+    query = CertificateRequest.select().order_by(CertificateRequest.id)
+    return query.where(CertificateRequest.status == status) if status else query
+
+
+def _decide(request_id: int, operator: str, status: str, reason: str | None):
+    request = CertificateRequest.get_or_none(CertificateRequest.id == request_id)
+    if request is None:
+        raise DomainError("request_not_found", status=404, id=request_id)
+    if request.status != "requested":
+        raise DomainError("request_decided", status=409, id=request_id, state=request.status)
+    with db.atomic():
+        updated = CertificateRequest.update(
+            status=status, reason=reason, decided_by=operator, decided_at=clock.now()).where(
+            (CertificateRequest.id == request.id)
+            & (CertificateRequest.status == "requested")).execute()
+        if not updated:
+            raise DomainError("request_decided", status=409, id=request_id, state="?")
+        audit.record("operator:" + operator, "request." + status, str(request.id),
+                     customer=request.customer.code, reason=reason)
+    return CertificateRequest.get_by_id(request.id)
+
+
+def approve_request(request_id: int, operator: str) -> CertificateRequest:
+    request = _decide(request_id, operator, "approved", None)
+    notify(request.customer, "request_approved", N_(
+        "[CertCenter] Your request for a %(type)s certificate was approved. Verify your "
+        "identity on the certificate center site to set a password and download it."),
+        type=CERT_TYPES[request.cert_type].name_en if request.customer.language == "en"
+        else CERT_TYPES[request.cert_type].name_ko)
+    return request
+
+
+def reject_request(request_id: int, operator: str, reason: str) -> CertificateRequest:
+    if not (reason or "").strip():
+        raise DomainError("reject_reason_missing", field="reason")
+    request = _decide(request_id, operator, "rejected", reason.strip())
+    notify(request.customer, "request_rejected", N_(
+        "[CertCenter] Your certificate request was not approved: %(reason)s. "
+        "Call us on weekdays 09:00-18:00 for help."), reason=reason.strip())
+    return request
+
+
+# -- what issuing would do ----------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """What confirming would do: issue, reissue (revoking `current`), or stop for approval."""
+    cert_type: CertType
+    action: str                          # issue | reissue | request | waiting
+    current: Certificate | None = None
+    keeps_expiry: object = None          # the current certificate's not_after, on reissue
+
+
+def plan(customer: Customer, type_id: str) -> Plan:
+    kind = cert_type(type_id)
+    if kind not in types_for(customer):
+        raise DomainError("cert_type_not_for_you", field="cert_type")
+    if kind.needs_approval:
+        request = open_request(customer, type_id)
+        if request is None:
+            return Plan(kind, "request")
+        if request.status == "requested":
+            return Plan(kind, "waiting")
+    current = current_certificate(customer, type_id)
+    if current:
+        return Plan(kind, "reissue", current, current.not_after)
+    return Plan(kind, "issue")
+
+
+def check_password(password: str, again: str) -> None:
+    problems = password_problems(password or "")
+    if problems:
+        raise DomainError("password_" + problems[0], field="password")
+    if password != again:
+        raise DomainError("password_mismatch", field="password_again")
+
+
+def read_csr(data: bytes) -> x509.CertificateSigningRequest:
+    try:
+        return pki_csr.load_csr(data)
+    except PkiError as error:
+        raise DomainError(error.code, field="csr") from None
+
+
+# -- issuing -------------------------------------------------------------------------------
+
+@dataclass
+class Issued:
+    certificate: Certificate
+    files: list                          # (kind, filename, media type, bytes)
+    links: list = field(default_factory=list)
+    replaced: Certificate | None = None
+
+
+def _identity_number(customer: Customer, idn: str) -> str:
+    """The number the VID is computed from: the RRN for a person, the business registration
+    number for a business. The person's RRN is checked against the stored HMAC."""
+    if customer.kind == "business":
+        number = normalise_business_number(idn)
+        if number != customer.business_number:
+            raise DomainError("identity_mismatch")
+        return number
+    if rrn_lookup(idn) != customer.rrn_hmac:
+        raise DomainError("identity_mismatch")
+    return "".join(c for c in idn if c.isdigit())
+
+
+def _unique_digits(now) -> str:
+    # 0011 + issuance time in KST + 4 random digits; the subject is checked unique below.
+    stamp = clock.aware(now).astimezone(KST).strftime("%Y%m%d%H%M%S")
+    return "0011" + stamp + secrets.random_digits(4)
+
+
+def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
+                      password: str | None = None, csr_der: bytes | None = None,
+                      offer_downloads: bool = True) -> Issued:
+    """Issue (or reissue) a certificate of `type_id` to `customer`.
+
+    With `password`, the key is generated here and the customer receives NPKI files and a
+    PKCS#12, both encrypted with it. With `csr_der`, the CSR's key is certified and only the
+    certificate and chain are offered. Returns the certificate, its files and (unless
+    `offer_downloads` is off, as for the operator CLI) their single-use links.
+    """
+    config = settings.current()
+    step = plan(customer, type_id)
+    if step.action in ("request", "waiting"):
+        raise DomainError("request_needed" if step.action == "request" else "request_waiting",
+                          status=409)
+    if (password is None) == (csr_der is None):
+        raise ValueError("give exactly one of password and csr_der")
+    identity_number = _identity_number(customer, idn)
+    if password is not None:
+        check_password(password, password)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public_key, random_num = key.public_key(), os.urandom(20)
+        holder = customer.name
+        identify_data = npki.identify_data(holder, npki.compute_vid(identity_number, random_num))
+    else:
+        key, public_key, random_num, identify_data = None, read_csr(csr_der).public_key(), None, None
+
+    ca = ca_store.load_ca()
+    now = clock.now()
+    not_after = step.keeps_expiry or clock.naive(validity_end(clock.aware(now)))
+
+    # 1. reserve a serial that was never used
+    serial = random_serial()
+    while Certificate.get_or_none(Certificate.serial == serial_hex(serial)):
+        serial = random_serial()
+    # 2. build the TBS from the type's profile
+    builder = end_entity_builder(EndEntityRequest(
+        cert_type=step.cert_type, holder_name=customer.name, unique_digits=_unique_digits(now),
+        bank_code=config.bank_code, ca_org=config.ca_org, public_key=public_key,
+        not_before=clock.aware(now), not_after=clock.aware(not_after), serial=serial,
+        policy_arc=config.policy_arc, urls=ca_store.urls(), identify_data=identify_data),
+        ca.issuing_cert)
+    # 3. lint it, signed by a throwaway key, before the CA key signs anything
+    try:
+        pki_lint.require_clean(builder)
+    except PkiError as error:
+        audit.record(actor, "issue.lint_refused", serial_hex(serial), findings=error.detail)
+        raise DomainError("lint_failed", status=500) from None
+    # 4. sign with the issuing CA
+    cert = pki_ca.sign_certificate(builder, ca.issuing_key)
+    chain = [ca.issuing_cert, ca.root_cert]
+    files = _files(cert, chain, key, password, random_num, config.ca_org)
+
+    # 5. store, and 6. audit, in one transaction
+    try:
+        with db.atomic():
+            replaced = None
+            if step.current:
+                replaced = step.current
+                updated = Certificate.update(
+                    status="revoked", revoked_at=now, revocation_reason="superseded",
+                    current_slot=None).where(
+                    (Certificate.id == replaced.id) & (Certificate.status.in_(["valid", "suspended"]))
+                    & (Certificate.current_slot == _slot(customer, type_id))).execute()
+                if not updated:
+                    raise DomainError("issue_conflict", status=409)
+            else:
+                Certificate.update(current_slot=None).where(
+                    Certificate.current_slot == _slot(customer, type_id)).execute()
+            record = Certificate.create(
+                serial=serial_hex(serial), customer=customer, cert_type=type_id,
+                subject=cert.subject.rfc4514_string(), not_before=now, not_after=not_after,
+                der=pki_files.cert_der(cert), key_generated_here=key is not None,
+                current_slot=_slot(customer, type_id), created_at=now)
+            if replaced:
+                Certificate.update(replaced_by=record).where(
+                    Certificate.id == replaced.id).execute()
+                audit.record(actor, "certificate.revoke", replaced.serial, reason="superseded",
+                             replaced_by=record.serial)
+            if step.cert_type.needs_approval:
+                CertificateRequest.update(status="issued", certificate=record).where(
+                    (CertificateRequest.customer == customer)
+                    & (CertificateRequest.cert_type == type_id)
+                    & (CertificateRequest.status == "approved")).execute()
+            links = [downloads.create(record, kind, name, media, content)
+                     for kind, name, media, content in files] if offer_downloads else []
+            audit.record(actor, "certificate.issue", record.serial, customer=customer.code,
+                         cert_type=type_id, reissue=bool(replaced),
+                         key_generated_here=key is not None)
+    except IntegrityError:
+        raise DomainError("issue_conflict", status=409) from None
+    return Issued(record, files, links, replaced)
+
+
+def _files(cert, chain, key, password, random_num, ca_org) -> list[tuple]:
+    """(kind, filename, media type, bytes) for every file the customer may download."""
+    serial = serial_hex(cert.serial_number)
+    public = [("cert", f"{serial}.crt", "application/pkix-cert", pki_files.cert_der(cert)),
+              ("chain", "chain.pem", "application/x-pem-file", pki_files.chain_pem(chain))]
+    if key is None:
+        return public
+    signpri = npki.encrypt_private_key(key, password, random_num)
+    return [("npki", "NPKI.zip", "application/zip", npki.npki_zip(cert, signpri, ca_org)),
+            ("p12", f"{serial}.p12", "application/x-pkcs12",
+             pki_files.pkcs12(key, cert, chain, password, cert.subject.rfc4514_string()))] + public

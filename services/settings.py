@@ -1,0 +1,30 @@
+"""The settings the services run with, set once by the application factory."""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    instance: Path
+    base_url: str
+    master_key: bytes            # 32 random bytes; every service secret is derived from it
+    ca_passphrase: bytes
+    ca_org: str = "CertCenter"
+    bank_code: str = "CCBANK"
+    policy_arc: str = ""
+    demo: bool = False
+    smtp: dict = field(default_factory=dict)   # host, port, user, password, sender, starttls
+
+
+_current: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    global _current
+    _current = settings
+
+
+def current() -> Settings:
+    if _current is None:
+        raise RuntimeError("services.settings.configure() was not called")
+    return _current

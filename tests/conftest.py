@@ -1,0 +1,125 @@
+"""Shared fixtures: a fresh instance (database, secrets) per test, one CA per session,
+CSRF always on, and a client that fills in forms the way a browser does."""
+import re
+import shutil
+from datetime import timedelta
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from models import Customer, Notification, db
+from services import ca_store, clock
+
+REPO = Path(__file__).resolve().parents[1]
+VECTORS = REPO.parent / "shared" / "vectors" / "npki"
+
+
+@pytest.fixture(scope="session")
+def ca_template(tmp_path_factory):
+    """An instance folder with a CA, made once; each test copies it."""
+    folder = tmp_path_factory.mktemp("ca-template")
+    app = create_app({"CERTCENTER_INSTANCE": str(folder), "TESTING": True})
+    with app.app_context(), db.connection_context():
+        ca_store.init_ca()
+    return folder
+
+
+@pytest.fixture
+def app(tmp_path, ca_template):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    for name in ("ca", "ca-passphrase", "master.key", "secret_key"):
+        source = ca_template / name
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, instance / name)
+    clock.reset()
+    ca_store.load_ca.cache_clear()
+    application = create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
+                              "CERTCENTER_DEMO": "1"})
+    assert application.config.get("WTF_CSRF_ENABLED", True), "tests run with CSRF on"
+    ctx = application.app_context()
+    ctx.push()
+    db.connect(reuse_if_open=True)
+    yield application
+    if not db.is_closed():
+        db.close()
+    ctx.pop()
+    clock.reset()
+    ca_store.load_ca.cache_clear()
+
+
+@pytest.fixture
+def demo(app):
+    """The demo customers, as `flask demo seed` makes them."""
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    secret = re.search(r"TOTP secret (\w+)", result.output).group(1)
+    return {"person": Customer.get(Customer.code == "P0000001"),
+            "business": Customer.get(Customer.code == "B0000001"), "totp_secret": secret}
+
+
+class Browserish:
+    """A test client that reads each form's CSRF token from the page before posting."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = None
+
+    def get(self, url, **kwargs):
+        response = self.client.get(url, **kwargs)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def post(self, url, data=None, follow=True, **kwargs):
+        if self.token is None:
+            self.get(url)
+        data = {"csrf_token": self.token, **(data or {})}
+        response = self.client.post(url, data=data, follow_redirects=follow, **kwargs)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+        return response
+
+
+@pytest.fixture
+def web(app):
+    return Browserish(app.test_client())
+
+
+def text(response) -> str:
+    """The visible text of a page, whitespace folded, for assertions about what people read."""
+    html = response.get_data(as_text=True)
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def last_sms(customer) -> str:
+    note = (Notification.select().where((Notification.customer == customer)
+                                        & (Notification.channel == "sms"))
+            .order_by(Notification.id.desc()).first())
+    return note.body if note else ""
+
+
+def sms_code(customer) -> str:
+    return re.search(r"\b(\d{6})\b", last_sms(customer)).group(1)
+
+
+PERSON = {"name": "홍길동", "rrn": "900101-1234567", "account": "110-123-456789", "pin": "1234"}
+BUSINESS = {"name": "김한빛", "rrn": "800202-2345678", "business_number": "123-45-67890",
+            "account": "220-987-654321", "pin": "4321"}
+
+
+def verify_by_sms(web, customer, details=PERSON, start="/verify/"):
+    """Pass identity verification with the SMS code; returns the page it lands on."""
+    web.get(start)
+    response = web.post("/verify/", details)
+    if "/verify/method" in response.request.path:
+        response = web.post("/verify/method", {"method": "sms"})
+    return web.post("/verify/code", {"code": sms_code(customer)})
+
+
+def move_clock(**delta):
+    clock.advance(timedelta(**delta))

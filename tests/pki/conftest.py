@@ -1,0 +1,65 @@
+"""Shared fixtures for the pki tests: one CA hierarchy per session, an end-entity key, the NPKI vectors."""
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# pytest puts this folder, not the repository, on sys.path; the package under test lives at the root.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+
+from pki import ca, profile, serials  # noqa: E402
+
+# The vectors live beside the repository (../shared), never copied into it.
+VECTORS = REPO.parent / "shared" / "vectors" / "npki" / "pypinksign"
+ORG = "CertCenter"
+NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    # A missing vector folder is a broken checkout, not a reason to skip: fail loudly.
+    assert VECTORS.is_dir(), f"NPKI vectors not found at {VECTORS} (../shared beside the repo)"
+    return VECTORS
+
+
+@pytest.fixture(scope="session")
+def ca_keys() -> ca.CaKeys:
+    # RSA-3072 key generation is the slow part of the suite; certificates are immutable, so share them.
+    root_cert, root_key = ca.create_root(ORG, NOW)
+    issuing_cert, issuing_key = ca.create_issuing(ORG, root_cert, root_key, profile.DEFAULT_POLICY_ARC, NOW)
+    ocsp_cert, ocsp_key = ca.create_ocsp_signer(ORG, issuing_cert, issuing_key, NOW)
+    return ca.CaKeys(root_cert, root_key, issuing_cert, issuing_key, ocsp_cert, ocsp_key)
+
+
+@pytest.fixture(scope="session")
+def ee_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def make_request(ee_key):
+    """EndEntityRequest for the standard test customer; keyword arguments override fields."""
+    def make(**overrides) -> profile.EndEntityRequest:
+        fields = dict(
+            cert_type=profile.CERT_TYPES["personal-banking"],
+            holder_name="홍길동",
+            unique_digits="0012345678901234",
+            bank_code="CCBANK",
+            ca_org=ORG,
+            public_key=ee_key.public_key(),
+            not_before=NOW,
+            not_after=profile.validity_end(NOW),
+            serial=serials.random_serial(),
+            policy_arc=profile.DEFAULT_POLICY_ARC,
+            urls=profile.urls_for("https://cc.example.kr/"),
+            identify_data=None,
+        )
+        fields.update(overrides)
+        return profile.EndEntityRequest(**fields)
+    return make

@@ -1,0 +1,141 @@
+"""Web front end: Flask blueprints and Flask-WTF forms. A view parses, calls one service,
+renders a template: the whole page, or only `<main>` for an htmx request."""
+from datetime import datetime, timedelta
+from functools import wraps
+
+from flask import Response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from models import Customer
+from services import clock
+from services.errors import DomainError
+from services.verification import VERIFIED_IDLE, is_fresh
+from views.messages import message_for
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def page(template: str, status: int = 200, errors: list | None = None, **context) -> Response:
+    """Render a page; for htmx, only `<main>` (and its title). `errors` are (field id, text)
+    pairs shown in the error summary."""
+    html = render_template(template, errors=errors or [], **context)
+    response = Response(html, status=status, mimetype="text/html")
+    response.vary.add("HX-Request")
+    return response
+
+
+def go(endpoint: str, **values) -> Response:
+    """After a successful post: a 303 redirect, or for htmx an HX-Redirect, so that the new
+    page loads whole and a screen reader announces its title."""
+    url = url_for(endpoint, **values)
+    if is_htmx():
+        response = Response("", status=200)
+        response.headers["HX-Redirect"] = url
+    else:
+        response = redirect(url, code=303)
+    response.vary.add("HX-Request")
+    return response
+
+
+def error_list(error, default_field: str | None = None) -> list:
+    return [(error.field or default_field, message_for(error))]
+
+
+def form_errors(form) -> list:
+    """(field id, message) for each field's first error, in the order of the form."""
+    return [(field.id, field.errors[0]) for field in form if field.errors]
+
+
+# -- the verified customer in the session ---------------------------------------------------
+
+def sign_in(customer: Customer) -> None:
+    """Start a verified session: a new session, keeping only the flow in progress (and the
+    answers given so far, if the same customer is verifying again)."""
+    keep = {key: session[key] for key in ("idn", "next") if key in session}
+    if session.get("customer") == customer.id and "issue" in session:
+        keep["issue"] = session["issue"]
+    session.clear()
+    session.permanent = True
+    session.update(keep, customer=customer.id, verified_at=clock.now().isoformat(),
+                   seen_at=clock.now().isoformat())
+
+
+def _time(key: str):
+    value = session.get(key)
+    return datetime.fromisoformat(value) if value else None
+
+
+def verified_customer() -> Customer | None:
+    """The customer of a verified session still in use (10 minutes idle at most)."""
+    seen = _time("seen_at")
+    if "customer" not in session or seen is None or clock.now() - seen > VERIFIED_IDLE:
+        return None
+    customer = Customer.get_or_none(Customer.id == session["customer"])
+    if customer is not None:
+        session["seen_at"] = clock.now().isoformat()
+    return customer
+
+
+def verification_is_fresh() -> bool:
+    return is_fresh(_time("verified_at"))
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def verified(flow: str, fresh: bool = False):
+    """Require a verified customer; else send them to identity verification, to come back
+    to `flow`. With `fresh`, the verification must be younger than 10 minutes."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            customer = verified_customer()
+            if customer is None or (fresh and not is_fresh(_time("verified_at"))):
+                session["next"] = flow
+                return go("verify.identity")
+            return view(customer, *args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def days_left(not_after) -> int:
+    return max(0, (not_after - clock.now()) // timedelta(days=1))
+
+
+def register(app) -> None:
+    from views import downloads, issue, main, mycerts, verify
+    from views.commands import register_commands
+    for module in (main, verify, issue, mycerts, downloads):
+        app.register_blueprint(module.bp)
+    register_commands(app)
+
+    @app.context_processor
+    def _globals():
+        from flask_babel import get_locale
+        return {"htmx": is_htmx(), "lang": str(get_locale()), "demo": app.config["DEMO"],
+                "signed_in": "customer" in session}
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_error):
+        return page("error.html", status=400, title=_("Form expired"),
+                    message=message_for(DomainError("csrf")))
+
+    @app.errorhandler(413)
+    def _too_large(_error):
+        return page("error.html", status=413, title=_("File too large"),
+                    message=_("The file is too large. Upload a file under 256 KB"))
+
+    @app.errorhandler(404)
+    def _not_found(_error):
+        return page("error.html", status=404, title=_("Page not found"),
+                    message=_("If you typed the web address, check it is correct."))
+
+    @app.errorhandler(405)
+    def _not_allowed(_error):
+        return page("error.html", status=405, title=_("Page not found"),
+                    message=_("If you typed the web address, check it is correct."))

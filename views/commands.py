@@ -1,0 +1,242 @@
+"""Operator commands (`flask --app app …`): the CLI front end over the same services as
+the web pages."""
+import getpass
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from models import Customer, db
+from models.migrations import MIGRATIONS, current_version, upgrade
+from pki.profile import CERT_TYPES
+from services import ca_store, customers, downloads, issuance, secrets, verification
+from services.errors import DomainError
+from views.messages import message_for
+
+
+def _fail(error: DomainError):
+    with current_app.test_request_context():      # messages are translated like the pages
+        raise click.ClickException(message_for(error))
+
+
+operator_option = click.option("--operator", default=getpass.getuser, show_default="OS user",
+                               help="Who is acting, for the audit trail.")
+
+db_cli = AppGroup("db", help="The database schema.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Apply pending schema migrations."""
+    applied = upgrade()
+    click.echo(f"Applied migrations {applied}." if applied else
+               f"The database is up to date (version {current_version()} of {len(MIGRATIONS)}).")
+
+
+ca_cli = AppGroup("ca", help="The certificate authority.")
+
+
+@ca_cli.command("init")
+def ca_init():
+    """Create the root CA, issuing CA and OCSP signer, unless they exist."""
+    result = ca_store.init_ca()
+    click.echo("Created the CA." if result.created else
+               "The CA already exists; nothing was changed.")
+    for name, fingerprint in result.fingerprints.items():
+        click.echo(f"  {name:8} SHA-256 {fingerprint}")
+
+
+customers_cli = AppGroup("customers", help="The customer registry.")
+
+
+@customers_cli.command("add")
+@click.option("--kind", type=click.Choice(["personal", "business"]), default="personal")
+@click.option("--name", required=True, help="The person, or the company.")
+@click.option("--rrn", required=True, help="Resident registration number (representative's).")
+@click.option("--phone", required=True)
+@click.option("--account", required=True)
+@click.option("--pin", required=True, help="4-digit account PIN.")
+@click.option("--email")
+@click.option("--representative")
+@click.option("--business-number")
+@operator_option
+def customers_add(operator, **fields):
+    """Register one customer with one account."""
+    try:
+        customer = customers.add_customer(customers.NewCustomer(**fields), "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Added {customer.code} {customer.name}.")
+
+
+@customers_cli.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@operator_option
+def customers_import(csv_file, operator):
+    """Import customers from a CSV file with the columns kind, name, rrn, phone, account,
+    pin (and optionally email, representative, business_number). Bad rows are reported by
+    line; the good ones are imported together."""
+    text = csv_file.read()
+    rows = max(0, text.count("\n") - 1 + (0 if text.endswith("\n") else 1))
+    try:
+        with click.progressbar(length=rows, label="Importing", file=sys.stderr) as bar:
+            report = customers.import_csv(text, "operator:" + operator, progress=bar.update)
+    except DomainError as error:
+        _fail(error)
+    with current_app.test_request_context():
+        for line, code, field in report.errors:
+            click.echo(f"line {line}: {field or '-'}: "
+                       f"{message_for(DomainError(code, field=field))}", err=True)
+    click.echo(f"Imported {len(report.imported)} customers; {len(report.errors)} rows refused.")
+    if report.errors:
+        sys.exit(1)
+
+
+@customers_cli.command("list")
+def customers_list():
+    """List customers."""
+    for c in Customer.select().order_by(Customer.code):
+        click.echo(f"{c.code}  {c.kind:8}  {c.name}  {c.rrn_masked}  {c.phone}")
+
+
+demo_cli = AppGroup("demo", help="Demo data.")
+
+DEMO_PERSON = customers.NewCustomer(
+    kind="personal", name="홍길동", rrn="900101-1234567", phone="010-0000-0001",
+    account="110-123-456789", pin="1234", code="P0000001")
+DEMO_BUSINESS = customers.NewCustomer(
+    kind="business", name="(주)한빛상사", representative="김한빛", rrn="800202-2345678",
+    business_number="123-45-67890", phone="010-0000-0002", account="220-987-654321",
+    pin="4321", code="B0000001")
+
+
+@demo_cli.command("seed")
+def demo_seed():
+    """Create the demo customers (once) and print how to sign in as them."""
+    for new in (DEMO_PERSON, DEMO_BUSINESS):
+        customer = Customer.get_or_none(Customer.code == new.code)
+        if customer is None:
+            customer = customers.add_customer(new, "system:demo")
+            click.echo(f"Created {new.code}.")
+        if new.kind == "personal" and not customer.totp_secret:
+            with db.atomic():
+                customer.totp_secret = secrets.encrypt(
+                    "totp", verification.new_totp_secret().encode())
+                customer.save()
+        click.echo(f"{customer.code} {customer.name} ({customer.kind})")
+        if new.kind == "business":
+            click.echo(f"  representative {new.representative}, business number "
+                       f"{new.business_number}")
+        click.echo(f"  RRN {new.rrn}, account {new.account}, PIN {new.pin}, phone {new.phone}")
+        secret = verification.totp_secret(customer)
+        if secret:
+            click.echo(f"  TOTP secret {secret}")
+            click.echo(f"  {verification.totp_uri(customer, secret, 'CertCenter')}")
+
+
+requests_cli = AppGroup("requests", help="Business certificate requests.")
+
+
+@requests_cli.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include decided requests.")
+def requests_list(show_all):
+    """List requests waiting for a decision."""
+    for r in issuance.list_requests(None if show_all else "requested"):
+        click.echo(f"{r.id:5}  {r.status:9}  {r.customer.code}  {r.customer.name}  "
+                   f"{r.cert_type}  {r.created_at:%Y-%m-%d %H:%M}Z")
+
+
+@requests_cli.command("approve")
+@click.argument("request_id", type=int)
+@operator_option
+def requests_approve(request_id, operator):
+    """Approve a request; the customer gets a text message."""
+    try:
+        issuance.approve_request(request_id, operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Approved request {request_id}.")
+
+
+@requests_cli.command("reject")
+@click.argument("request_id", type=int)
+@click.option("--reason", required=True)
+@operator_option
+def requests_reject(request_id, reason, operator):
+    """Reject a request with a reason the customer reads."""
+    try:
+        issuance.reject_request(request_id, operator, reason)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Rejected request {request_id}.")
+
+
+certs_cli = AppGroup("certs", help="Certificates.")
+
+
+@certs_cli.command("issue")
+@click.option("--customer", "code", required=True)
+@click.option("--type", "type_id", required=True, type=click.Choice(list(CERT_TYPES)))
+@click.option("--rrn", required=True, help="The customer's RRN (a business: its business "
+              "number), for the VID.")
+@click.option("--password-file", type=click.File("r"), help="First line: the certificate "
+              "password. Without it, give --csr.")
+@click.option("--csr", "csr_file", type=click.File("rb"), help="A PKCS#10 request instead.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@operator_option
+def certs_issue(code, type_id, rrn, password_file, csr_file, out, operator):
+    """Issue a certificate and write its files under --out."""
+    if (password_file is None) == (csr_file is None):
+        raise click.UsageError("Give exactly one of --password-file and --csr.")
+    try:
+        customer = customers.find(code)
+        issued = issuance.issue_certificate(
+            customer, type_id, idn=rrn, actor="operator:" + operator,
+            password=password_file.readline().rstrip("\r\n") if password_file else None,
+            csr_der=csr_file.read() if csr_file else None, offer_downloads=False)
+    except DomainError as error:
+        _fail(error)
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, filename, _media, content in issued.files:
+        if kind == "npki":
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                archive.extractall(out)
+                click.echo("Wrote " + ", ".join(str(out / n) for n in archive.namelist()))
+        elif kind != "cert" or csr_file:
+            (out / filename).write_bytes(content)
+            click.echo(f"Wrote {out / filename}")
+    click.echo(f"Issued {issued.certificate.serial} to {customer.code}"
+               + (f", replacing {issued.replaced.serial}" if issued.replaced else "") + ".")
+
+
+@certs_cli.command("list")
+@click.option("--customer", "code")
+def certs_list(code):
+    """List certificates, serials as 40-digit hex."""
+    query = issuance.Certificate.select().order_by(issuance.Certificate.created_at)
+    if code:
+        try:
+            query = issuance.certificates_of(customers.find(code))
+        except DomainError as error:
+            _fail(error)
+    for cert in query:
+        click.echo(f"{cert.serial}  {cert.status:9}  {cert.customer.code}  {cert.cert_type:17}"
+                   f"  {cert.not_after:%Y-%m-%d}  {cert.subject}")
+
+
+jobs_cli = AppGroup("jobs", help="Periodic work, safe to run from cron.")
+
+
+@jobs_cli.command("run")
+def jobs_run():
+    """Purge expired download files."""
+    click.echo(f"Purged {downloads.purge_expired()} expired downloads.")
+
+
+def register_commands(app) -> None:
+    for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, jobs_cli):
+        app.cli.add_command(group)

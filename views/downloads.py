@@ -1,0 +1,23 @@
+"""Single-use download links of a finished issuance."""
+from flask import Blueprint, Response
+
+from services import downloads
+from services.errors import DomainError
+from views import page
+from views.messages import message_for
+from flask_babel import gettext as _
+
+bp = Blueprint("downloads", __name__)
+
+
+@bp.get("/download/<token>")
+def take(token):
+    try:
+        file = downloads.take(token)
+    except DomainError as error:
+        return page("error.html", status=error.status, title=_("This link no longer works"),
+                    message=message_for(error))
+    response = Response(file.content, mimetype=file.media_type)
+    response.headers.set("Content-Disposition", "attachment", filename=file.filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,210 @@
+"""The issue and reissue flow (발급/재발급): start -> identity -> terms -> type -> key ->
+CSR upload or password -> check your answers -> done, with single-use download links.
+The flow's answers live in the session; the password only encrypted."""
+import base64
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from flask import Blueprint, request, session, url_for
+
+from models import Certificate, Customer
+from pki.profile import CERT_TYPES
+from services import issuance, secrets
+from services.errors import DomainError
+from services.flows import claim_once
+from views import error_list, form_errors, go, page, verification_is_fresh, verified
+from views.forms import ConfirmForm, CsrForm, KeyForm, PasswordForm, TermsForm, TypeForm
+
+bp = Blueprint("issue", __name__, url_prefix="/issue")
+
+
+def _answers() -> dict:
+    return session.get("issue", {})
+
+
+def _save(**answers) -> None:
+    session["issue"] = {**_answers(), **answers}
+
+
+def _ask(template: str, form, errors=None, status=None, **context):
+    return page(template, status=status or (400 if errors else 200), errors=errors or [],
+                form=form, answers=_answers(), **context)
+
+
+@bp.get("/")
+def start():
+    return page("issue/start.html")
+
+
+@bp.route("/terms", methods=["GET", "POST"])
+@verified("issue.terms")
+def terms(customer: Customer):
+    form = TermsForm()
+    if form.validate_on_submit():
+        session["issue"] = {"agreed": True, "flow": secrets.random_token()}
+        return go("issue.cert_type")
+    errors = [("agree", e) for e in form.agree.errors] if request.method == "POST" else []
+    return _ask("issue/terms.html", form, errors)
+
+
+def _flow_step(view):
+    """Later steps need the terms agreed in this session; else start again."""
+    def wrapper(customer, *args, **kwargs):
+        if not _answers().get("agreed"):
+            return go("issue.terms")
+        return view(customer, *args, **kwargs)
+    wrapper.__name__ = view.__name__
+    return verified("issue.terms")(wrapper)
+
+
+@bp.route("/type", methods=["GET", "POST"])
+@_flow_step
+def cert_type(customer: Customer):
+    form = TypeForm()
+    choices = issuance.types_for(customer)
+    if not form.is_submitted() and request.args.get("type") in CERT_TYPES:
+        form.cert_type.data = request.args["type"]
+    if form.validate_on_submit():
+        try:
+            plan = issuance.plan(customer, form.cert_type.data)
+        except DomainError as error:
+            return _ask("issue/type.html", form, error_list(error, "cert_type"), choices=choices)
+        _save(cert_type=plan.cert_type.id)
+        if plan.action == "request":
+            return go("issue.request")
+        if plan.action == "waiting":
+            return go("issue.waiting")
+        return go("issue.key")
+    errors = form_errors(form) if request.method == "POST" else []
+    return _ask("issue/type.html", form, errors, choices=choices)
+
+
+def _type_chosen(view):
+    def wrapper(customer, *args, **kwargs):
+        if _answers().get("cert_type") not in CERT_TYPES:
+            return go("issue.cert_type")
+        return view(customer, issuance.plan(customer, _answers()["cert_type"]), *args, **kwargs)
+    wrapper.__name__ = view.__name__
+    return _flow_step(wrapper)
+
+
+@bp.route("/request", methods=["GET", "POST"])
+@_type_chosen
+def request_(customer, plan):
+    form = ConfirmForm()
+    if plan.action != "request":
+        return go("issue.key" if plan.action in ("issue", "reissue") else "issue.waiting")
+    if form.validate_on_submit():
+        try:
+            issuance.request_certificate(customer, plan.cert_type.id)
+        except DomainError as error:
+            return _ask("issue/request.html", form, error_list(error), plan=plan,
+                        status=error.status)
+        return go("issue.waiting")
+    return _ask("issue/request.html", form, form_errors(form), plan=plan)
+
+
+@bp.get("/waiting")
+@_type_chosen
+def waiting(customer, plan):
+    return page("issue/waiting.html", plan=plan, request=issuance.open_request(
+        customer, plan.cert_type.id))
+
+
+@bp.route("/key", methods=["GET", "POST"])
+@_type_chosen
+def key(customer, plan):
+    if plan.action not in ("issue", "reissue"):
+        return go("issue.cert_type")
+    form = KeyForm(data={"key": _answers().get("key")} if request.method == "GET" else None)
+    if form.validate_on_submit():
+        _save(key=form.key.data)
+        return go("issue.password" if form.key.data == "generate" else "issue.csr")
+    errors = form_errors(form) if request.method == "POST" else []
+    return _ask("issue/key.html", form, errors, plan=plan)
+
+
+@bp.route("/csr", methods=["GET", "POST"])
+@_type_chosen
+def csr(customer, plan):
+    form = CsrForm()
+    if form.validate_on_submit():
+        data = form.csr.data.read(16 * 1024 + 1)
+        try:
+            if len(data) > 16 * 1024:
+                raise DomainError("csr_too_large", field="csr")
+            parsed = issuance.read_csr(data)
+        except DomainError as error:
+            return _ask("issue/csr.html", form, error_list(error, "csr"), plan=plan)
+        _save(key="csr", csr=base64.b64encode(parsed.public_bytes(Encoding.DER)).decode(),
+              password=None)
+        return go("issue.check")
+    errors = form_errors(form) if request.method == "POST" else []
+    return _ask("issue/csr.html", form, errors, plan=plan)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@_type_chosen
+def password(customer, plan):
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            issuance.check_password(form.password.data, form.password_again.data)
+        except DomainError as error:
+            return _ask("issue/password.html", form, error_list(error, "password"), plan=plan)
+        _save(key="generate", csr=None,
+              password=secrets.encrypt("session-password", form.password.data.encode()))
+        return go("issue.check")
+    errors = form_errors(form) if request.method == "POST" else []
+    return _ask("issue/password.html", form, errors, plan=plan)
+
+
+@bp.route("/check", methods=["GET", "POST"])
+@_type_chosen
+def check(customer, plan):
+    answers = _answers()
+    if plan.action not in ("issue", "reissue") or not (answers.get("password") or answers.get("csr")):
+        return go("issue.key")
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        if not verification_is_fresh():
+            session["next"] = "issue.check"
+            return go("verify.identity")
+        return _issue(customer, plan, answers, form)
+    return _ask("issue/check.html", form, form_errors(form), plan=plan)
+
+
+def _issue(customer, plan, answers, form):
+    if not claim_once("issue:" + answers["flow"]):
+        return go("issue.done")          # a second click of the same confirm button
+    password = secrets.decrypt("session-password", answers["password"]) if answers.get(
+        "password") else None
+    idn = secrets.decrypt("session-idn", session.get("idn", ""))
+    try:
+        issued = issuance.issue_certificate(
+            customer, plan.cert_type.id, idn=(idn or b"").decode(), actor="customer:" + customer.code,
+            password=password.decode() if password else None,
+            csr_der=base64.b64decode(answers["csr"]) if answers.get("csr") else None)
+    except DomainError as error:
+        _save(flow=secrets.random_token())      # the next press of the button may try again
+        return _ask("issue/check.html", form, error_list(error), plan=plan, status=error.status)
+    session.pop("issue", None)
+    session["issued"] = {"serial": issued.certificate.serial,
+                         "reissue": issued.replaced is not None,
+                         "links": [(link.kind, link.token, link.filename, link.size)
+                                   for link in issued.links]}
+    return go("issue.done")
+
+
+@bp.get("/done")
+@verified("mycerts.index")
+def done(customer):
+    issued = session.get("issued")
+    if not issued:
+        return go("mycerts.index")
+    certificate = issuance.certificates_of(customer).where(
+        Certificate.serial == issued["serial"]).first()
+    links = [{"kind": kind, "filename": name, "size": size,
+              "url": url_for("downloads.take", token=token)}
+             for kind, token, name, size in issued["links"]]
+    return page("issue/done.html", certificate=certificate, links=links,
+                reissue=issued["reissue"], cert_type=CERT_TYPES[certificate.cert_type])

@@ -1,0 +1,47 @@
+"""Home, language choice, support pages (FAQ, security guidance) and the demo SMS inbox."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, redirect, request
+
+from pki.profile import CERT_TYPES
+from services.i18n import LANGUAGES
+from services.notify import sms_inbox
+from views import page
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def home():
+    return page("home.html", cert_types=list(CERT_TYPES.values()))
+
+
+@bp.get("/lang/<code>")
+def language(code):
+    if code not in LANGUAGES:
+        abort(404)
+    target = request.args.get("next", "/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/"):
+        target = "/"          # only our own pages: no open redirect
+    response = redirect(target.rstrip("?") or "/", code=303)
+    response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax",
+                        secure=True, httponly=True)
+    return response
+
+
+@bp.get("/support/faq")
+def faq():
+    return page("support/faq.html")
+
+
+@bp.get("/support/security")
+def security():
+    return page("support/security.html")
+
+
+@bp.get("/demo/inbox")
+def demo_inbox():
+    if not current_app.config["DEMO"]:
+        abort(404)
+    return page("demo_inbox.html", messages=list(sms_inbox()))
