@@ -1,0 +1,77 @@
+"""Browser-test support: the app served on a free 127.0.0.1 port, Debian's Chromium driven by
+Playwright, and axe-core run in the page. Without Chromium the tests skip, unless
+CERTCENTER_REQUIRE_BROWSER=1 (as in CI), where they fail."""
+import json
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import REPO
+
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def _unavailable(why: str):
+    if os.environ.get("CERTCENTER_REQUIRE_BROWSER") == "1":
+        pytest.fail(why + " (CERTCENTER_REQUIRE_BROWSER=1)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        _unavailable("Debian's chromium is not installed")
+    if not AXE.exists():
+        _unavailable("axe-core is not installed (npm ci)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(app):
+    """The test's app, served for real on 127.0.0.1."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+    thread.join()
+
+
+def new_page(chromium, live, javascript=True, language="ko-KR"):
+    context = chromium.new_context(base_url=live, java_script_enabled=javascript,
+                                   locale=language, accept_downloads=True)
+    context.set_default_timeout(15000)
+    return context.new_page()
+
+
+def assert_accessible(page, what: str) -> None:
+    """axe-core over the whole page, WCAG 2.2 A and AA rules: zero violations."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    violations = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))", WCAG)
+    assert violations == [], f"axe on {what}:\n" + json.dumps(violations, indent=1,
+                                                             ensure_ascii=False)
+
+
+def tab_to(page, selector: str, limit: int = 60) -> None:
+    """Press Tab until `selector` has focus, as a keyboard user would."""
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} cannot be reached with Tab")
