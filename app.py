@@ -71,7 +71,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": 256 * 1024,
         "WTF_CSRF_TIME_LIMIT": 3600,
         "COMPRESS_ALGORITHM": ["br", "gzip"],
-        "COMPRESS_MIMETYPES": ["text/html", "text/css", "application/javascript",
+        "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript", "application/javascript",
                                "application/x-pem-file", "image/svg+xml"],
         "COMPRESS_MIN_SIZE": 256,
         "BABEL_DEFAULT_LOCALE": DEFAULT_LANGUAGE,

@@ -131,6 +131,18 @@ def test_personal_issuance_completes_and_the_files_open(chromium, live, demo, ja
     assert certificate.serial in page.locator("main").inner_text()
 
 
+def test_the_whole_flow_on_a_first_visit_transfers_under_100_kb(chromium, live, demo):
+    page = new_page(chromium, live, javascript=True)
+    responses = []
+    page.on("requestfinished", lambda request: responses.append(request))
+    go_through_issuance(page, demo, True)
+    page.wait_for_load_state("networkidle")
+    transferred = sum(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"]
+                      for r in responses)
+    assert any("htmx" in r.url for r in responses)            # scripts and styles counted
+    assert transferred <= 100 * 1024, f"{transferred} bytes in {len(responses)} responses"
+
+
 def test_every_page_and_error_state_passes_axe(chromium, live, demo):
     page = new_page(chromium, live, javascript=True)
     go_through_issuance(page, demo, True, check=assert_accessible)
