@@ -243,7 +243,7 @@ def test_a_business_certificate_needs_approval_then_issues(demo):
         issue(business, "business-banking", idn="1234567890")
     assert waiting.value.code == "request_waiting"
     issuance.approve_request(request.id, "kim")
-    assert "approved" in last_sms(business)
+    assert "승인" in last_sms(business)                     # in the customer's language
     issued = issue(business, "business-banking", idn="123-45-67890")
     assert issuance.list_requests("issued").first().certificate.id == issued.certificate.id
     with pytest.raises(DomainError) as twice:
@@ -257,6 +257,14 @@ def test_a_rejected_request_tells_the_customer_why(demo):
         issuance.reject_request(request.id, "kim", "  ")
     issuance.reject_request(request.id, "kim", "business number closed")
     assert "business number closed" in last_sms(demo["business"])
+
+
+def test_messages_go_out_in_the_customers_language(demo):
+    business = demo["business"]
+    customers.set_language(business, "en")
+    request = issuance.request_certificate(business, "business-banking")
+    issuance.approve_request(request.id, "kim")
+    assert "was approved" in last_sms(business) and "Business" in last_sms(business)
 
 
 def test_a_person_cannot_get_a_business_type(demo):
