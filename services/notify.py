@@ -12,15 +12,15 @@ from services.i18n import translate
 class OutboxSender:
     """Leaves the message queued in the outbox table for whatever reads it."""
 
-    def deliver(self, notification: Notification) -> bool:
-        return False
+    def deliver(self, notification: Notification) -> str:
+        return "queued"
 
 
 class SmtpSender:
     def __init__(self, config: dict):
         self.config = config
 
-    def deliver(self, notification: Notification) -> bool:
+    def deliver(self, notification: Notification) -> str:
         message = EmailMessage()
         message["From"] = self.config["sender"]
         message["To"] = notification.recipient
@@ -35,8 +35,8 @@ class SmtpSender:
                     smtp.login(self.config["user"], self.config["password"])
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException):
-            return False
-        return True
+            return "failed"
+        return "sent"
 
 
 def _sender(channel: str):
@@ -59,8 +59,10 @@ def notify(customer, purpose: str, message: str, subject: str | None = None, **p
                 subject=translate(customer.language, subject) if subject else None,
                 body=translate(customer.language, message, **params),
                 language=customer.language, created_at=clock.now())
-        if _sender(channel).deliver(note):
-            note.status, note.sent_at = "sent", clock.now()
+        status = _sender(channel).deliver(note)
+        if status != "queued":
+            note.status, note.tries = status, note.tries + 1
+            note.sent_at = clock.now() if status == "sent" else None
             note.save()
 
 
