@@ -17,9 +17,15 @@ def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def page(template: str, status: int = 200, errors: list | None = None, **context) -> Response:
+def page(template: str, status: int | None = None, errors: list | None = None,
+         **context) -> Response:
     """Render a page; for htmx, only `<main>` (and its title). `errors` are (field id, text)
-    pairs shown in the error summary."""
+    pairs shown in the error summary; when not given, a posted `form`'s own errors are
+    shown. A page with errors answers 400 unless `status` says otherwise."""
+    form = context.get("form")
+    if errors is None and form is not None and request.method == "POST":
+        errors = form_errors(form)
+    status = status or (400 if errors else 200)
     html = render_template(template, errors=errors or [], **context)
     response = Response(html, status=status, mimetype="text/html")
     response.vary.add("HX-Request")

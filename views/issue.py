@@ -7,11 +7,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, request, session, url_for
 
 from models import Certificate, Customer
+from pki.csr import MAX_CSR_BYTES
 from pki.profile import CERT_TYPES
 from services import issuance, secrets
 from services.errors import DomainError
 from services.flows import claim_once
-from views import error_list, form_errors, go, page, verification_is_fresh, verified
+from views import error_list, go, page, verification_is_fresh, verified
 from views.forms import ConfirmForm, CsrForm, KeyForm, PasswordForm, TermsForm, TypeForm
 
 bp = Blueprint("issue", __name__, url_prefix="/issue")
@@ -26,8 +27,8 @@ def _save(**answers) -> None:
 
 
 def _ask(template: str, form, errors=None, status=None, **context):
-    return page(template, status=status or (400 if errors else 200), errors=errors or [],
-                form=form, answers=_answers(), **context)
+    return page(template, status=status, errors=errors, form=form, answers=_answers(),
+                **context)
 
 
 @bp.get("/")
@@ -42,8 +43,7 @@ def terms(customer: Customer):
     if form.validate_on_submit():
         session["issue"] = {"agreed": True, "flow": secrets.random_token()}
         return go("issue.cert_type")
-    errors = [("agree", e) for e in form.agree.errors] if request.method == "POST" else []
-    return _ask("issue/terms.html", form, errors)
+    return _ask("issue/terms.html", form)
 
 
 def _flow_step(view):
@@ -74,8 +74,7 @@ def cert_type(customer: Customer):
         if plan.action == "waiting":
             return go("issue.waiting")
         return go("issue.key")
-    errors = form_errors(form) if request.method == "POST" else []
-    return _ask("issue/type.html", form, errors, choices=choices)
+    return _ask("issue/type.html", form, choices=choices)
 
 
 def _type_chosen(view):
@@ -100,7 +99,7 @@ def request_(customer, plan):
             return _ask("issue/request.html", form, error_list(error), plan=plan,
                         status=error.status)
         return go("issue.waiting")
-    return _ask("issue/request.html", form, form_errors(form), plan=plan)
+    return _ask("issue/request.html", form, plan=plan)
 
 
 @bp.get("/waiting")
@@ -119,8 +118,7 @@ def key(customer, plan):
     if form.validate_on_submit():
         _save(key=form.key.data)
         return go("issue.password" if form.key.data == "generate" else "issue.csr")
-    errors = form_errors(form) if request.method == "POST" else []
-    return _ask("issue/key.html", form, errors, plan=plan)
+    return _ask("issue/key.html", form, plan=plan)
 
 
 @bp.route("/csr", methods=["GET", "POST"])
@@ -128,18 +126,14 @@ def key(customer, plan):
 def csr(customer, plan):
     form = CsrForm()
     if form.validate_on_submit():
-        data = form.csr.data.read(16 * 1024 + 1)
         try:
-            if len(data) > 16 * 1024:
-                raise DomainError("csr_too_large", field="csr")
-            parsed = issuance.read_csr(data)
+            parsed = issuance.read_csr(form.csr.data.read(MAX_CSR_BYTES + 1))
         except DomainError as error:
             return _ask("issue/csr.html", form, error_list(error, "csr"), plan=plan)
         _save(key="csr", csr=base64.b64encode(parsed.public_bytes(Encoding.DER)).decode(),
               password=None)
         return go("issue.check")
-    errors = form_errors(form) if request.method == "POST" else []
-    return _ask("issue/csr.html", form, errors, plan=plan)
+    return _ask("issue/csr.html", form, plan=plan)
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -154,8 +148,7 @@ def password(customer, plan):
         _save(key="generate", csr=None,
               password=secrets.encrypt("session-password", form.password.data.encode()))
         return go("issue.check")
-    errors = form_errors(form) if request.method == "POST" else []
-    return _ask("issue/password.html", form, errors, plan=plan)
+    return _ask("issue/password.html", form, plan=plan)
 
 
 @bp.route("/check", methods=["GET", "POST"])
@@ -170,7 +163,7 @@ def check(customer, plan):
             session["next"] = "issue.check"
             return go("verify.identity")
         return _issue(customer, plan, answers, form)
-    return _ask("issue/check.html", form, form_errors(form), plan=plan)
+    return _ask("issue/check.html", form, plan=plan)
 
 
 def _issue(customer, plan, answers, form):

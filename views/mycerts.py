@@ -9,7 +9,7 @@ from pki import files as pki_files
 from pki.profile import CERT_TYPES
 from services import ca_store, clock, issuance, secrets, verification
 from services.errors import DomainError
-from views import days_left, error_list, form_errors, go, page, verified
+from views import days_left, error_list, go, page, verified
 from views.forms import CodeForm
 
 bp = Blueprint("mycerts", __name__, url_prefix="/my")
@@ -70,7 +70,7 @@ def authenticator(customer):
         session["totp_pending"] = secrets.encrypt("totp-pending", pending)
     secret = pending.decode()
     form = CodeForm()
-    errors = []
+    errors = None
     if form.validate_on_submit():
         try:
             verification.enroll_totp(customer, secret, form.code.data)
@@ -80,10 +80,7 @@ def authenticator(customer):
             session.pop("totp_pending", None)
             session["flash"] = "totp_enrolled"
             return go("mycerts.index")
-    elif request.method == "POST":
-        errors = form_errors(form)
     uri = verification.totp_uri(customer, secret, _("CertCenter"))
     qr = segno.make(uri, error="m").svg_inline(scale=4, title=_("QR code for your authenticator app"))
     groups = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return page("mycerts/authenticator.html", status=400 if errors else 200, errors=errors,
-                form=form, qr=qr, groups=groups)
+    return page("mycerts/authenticator.html", errors=errors, form=form, qr=qr, groups=groups)

@@ -10,7 +10,7 @@ from services import clock, secrets, verification
 from services.customers import set_language
 from services.errors import DomainError
 from services.verification import IdentityClaim
-from views import error_list, form_errors, go, page, sign_in, sign_out
+from views import error_list, go, page, sign_in, sign_out
 from views.forms import CodeForm, IdentityForm, MethodForm
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
@@ -30,7 +30,6 @@ def _pending() -> Customer | None:
 @bp.route("/", methods=["GET", "POST"])
 def identity():
     form = IdentityForm()
-    errors = []
     if form.validate_on_submit():
         business = (form.business_number.data or "").strip()
         claim = IdentityClaim(form.name.data, form.rrn.data, form.account.data, form.pin.data,
@@ -47,9 +46,7 @@ def identity():
         if verification.totp_secret(customer):
             return go("verify.method")
         return _send_code(customer, form)
-    if request.method == "POST":
-        errors = form_errors(form)
-    return page("verify/identity.html", status=400 if errors else 200, errors=errors, form=form)
+    return page("verify/identity.html", form=form)
 
 
 def _send_code(customer, form):
@@ -77,8 +74,7 @@ def method():
                             errors=error_list(error, "method"), form=form)
         session["method"] = form.method.data
         return go("verify.code")
-    errors = form_errors(form) if request.method == "POST" else []
-    return page("verify/method.html", status=400 if errors else 200, errors=errors, form=form)
+    return page("verify/method.html", form=form)
 
 
 @bp.route("/code", methods=["GET", "POST"])
@@ -88,7 +84,6 @@ def code():
         return go("verify.identity")
     method = session.get("method", "sms")
     form = CodeForm()
-    errors = []
     if form.validate_on_submit():
         try:
             if method == "totp":
@@ -103,10 +98,7 @@ def code():
         sign_in(customer)
         set_language(customer, str(get_locale()))
         return go(flow if flow in FLOWS else "mycerts.index")
-    if request.method == "POST":
-        errors = form_errors(form)
-    return page("verify/code.html", status=400 if errors else 200, errors=errors, form=form,
-                method=method, phone=customer.phone)
+    return page("verify/code.html", form=form, method=method, phone=customer.phone)
 
 
 @bp.post("/resend")
