@@ -47,7 +47,7 @@ translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $
 # For developers: refresh the catalogues after changing user-facing strings.
 messages: install
 	$(BIN)/pybabel extract --no-location --omit-header -F babel.cfg -k _l -k N_ -o translations/messages.pot .
-	$(BIN)/pybabel update --no-location --omit-header -i translations/messages.pot -d translations
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i translations/messages.pot -d translations
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor translations/*/LC_MESSAGES/*.mo

@@ -178,7 +178,7 @@ def import_csv(text: str, actor: str, progress=lambda done: None) -> ImportRepor
 def find(code: str) -> Customer:
     customer = Customer.get_or_none(Customer.code == (code or "").strip().upper())
     if customer is None:
-        raise DomainError("customer_not_found", status=404, code=code)
+        raise DomainError("customer_not_found", status=404, customer=code)
     return customer
 
 

@@ -38,13 +38,12 @@ def app(tmp_path, ca_template):
     application = create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
                               "CERTCENTER_DEMO": "1"})
     assert application.config.get("WTF_CSRF_ENABLED", True), "tests run with CSRF on"
-    ctx = application.app_context()
-    ctx.push()
+    # No app context stays pushed: each request gets its own, as in production (Flask-Babel
+    # caches the language per context). Tests reach the database directly.
     db.connect(reuse_if_open=True)
     yield application
     if not db.is_closed():
         db.close()
-    ctx.pop()
     clock.reset()
     ca_store.load_ca.cache_clear()
 

@@ -5,6 +5,7 @@ from functools import wraps
 
 from flask import Response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import Customer
 from services import clock
@@ -131,17 +132,27 @@ def register(app) -> None:
         return page("error.html", status=400, title=_("Form expired"),
                     message=message_for(DomainError("csrf")))
 
-    @app.errorhandler(413)
-    def _too_large(_error):
-        return page("error.html", status=413, title=_("File too large"),
-                    message=_("The file is too large. Upload a file under 256 KB"))
+    from werkzeug.exceptions import HTTPException
 
-    @app.errorhandler(404)
-    def _not_found(_error):
-        return page("error.html", status=404, title=_("Page not found"),
-                    message=_("If you typed the web address, check it is correct."))
+    titles = {404: _l("Page not found"), 405: _l("Page not found"),
+              413: _l("File too large"), 429: _l("Too many requests")}
+    bodies = {404: _l("If you typed the web address, check it is correct."),
+              405: _l("If you typed the web address, check it is correct."),
+              413: _l("The file is too large. Upload a file under 256 KB"),
+              429: _l("Wait a few minutes and try again.")}
 
-    @app.errorhandler(405)
-    def _not_allowed(_error):
-        return page("error.html", status=405, title=_("Page not found"),
-                    message=_("If you typed the web address, check it is correct."))
+    @app.errorhandler(HTTPException)
+    def _http_error(error):
+        """Every HTTP error gets a page in the reader's language, not Werkzeug's default."""
+        status = error.code or 500
+        return page("error.html", status=status,
+                    title=titles.get(status, _l("Sorry, something went wrong")),
+                    message=bodies.get(status, _l("Go back and try again. If it happens "
+                                                  "again, call us on weekdays 09:00–18:00.")))
+
+    @app.errorhandler(500)
+    def _server_error(_error):
+        return page("error.html", status=500, title=_("Sorry, there is a problem with the "
+                                                      "service"),
+                    message=_("Nothing was changed. Try again later. If it happens again, "
+                              "call us on weekdays 09:00–18:00."))
