@@ -45,16 +45,11 @@ def _request_business_banking(web, customer):
 
 
 def _requested_by_service(customer):
-    """The request as the page would make it (for tests about what comes after: the page's
-    own redirect is broken, see test_business_requests_through_the_pages)."""
+    """The request as the page makes it (test_business_requests_through_the_pages tests the
+    page itself), for tests about what comes after."""
     return issuance.request_certificate(customer, "business-banking")
 
 
-BUILD_ERROR = ("BUG: choosing a business type 500s: views/issue.py cert_type() does "
-               "go('issue.request') but the endpoint is 'issue.request_' (werkzeug BuildError)")
-
-
-@pytest.mark.xfail(reason=BUILD_ERROR, strict=True)
 def test_business_requests_through_the_pages(web, demo, app):
     business = demo["business"]
     request = _request_business_banking(web, business)

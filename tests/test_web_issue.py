@@ -276,13 +276,6 @@ def test_no_csr_file_chosen_is_an_error_on_the_field(at_key_step):
     assert error_summary(response) == [("csr", "Select a certificate signing request file")]
 
 
-CHANGED_KEY = ("BUG: check-your-answers misdescribes the key after 'Change' on the key step: "
-               "views/issue.py key() saves the new choice but keeps the old answer (csr or "
-               "password), and check() accepts either, so the page says one thing and the "
-               "button issues the other")
-
-
-@pytest.mark.xfail(reason=CHANGED_KEY, strict=True)
 def test_changing_from_csr_to_a_generated_key_asks_for_the_password(at_key_step):
     web = at_key_step
     key = ec.generate_private_key(ec.SECP256R1())
@@ -299,7 +292,6 @@ def test_changing_from_csr_to_a_generated_key_asks_for_the_password(at_key_step)
     assert response.headers["Location"].endswith(("/issue/password", "/issue/key"))
 
 
-@pytest.mark.xfail(reason=CHANGED_KEY, strict=True)
 def test_changing_from_a_generated_key_to_csr_asks_for_the_file(at_key_step):
     web = at_key_step
     web.post("/issue/key", {"key": "generate"})

@@ -70,7 +70,7 @@ def cert_type(customer: Customer):
             return _ask("issue/type.html", form, error_list(error, "cert_type"), choices=choices)
         _save(cert_type=plan.cert_type.id)
         if plan.action == "request":
-            return go("issue.request")
+            return go("issue.approval")
         if plan.action == "waiting":
             return go("issue.waiting")
         return go("issue.key")
@@ -88,7 +88,8 @@ def _type_chosen(view):
 
 @bp.route("/request", methods=["GET", "POST"])
 @_type_chosen
-def request_(customer, plan):
+def approval(customer, plan):
+    """Business types: check the request and send it to an operator."""
     form = ConfirmForm()
     if plan.action != "request":
         return go("issue.key" if plan.action in ("issue", "reissue") else "issue.waiting")
@@ -116,7 +117,10 @@ def key(customer, plan):
         return go("issue.cert_type")
     form = KeyForm(data={"key": _answers().get("key")} if request.method == "GET" else None)
     if form.validate_on_submit():
-        _save(key=form.key.data)
+        if form.key.data != _answers().get("key"):
+            # A changed choice drops the other way's answer, so that check-your-answers
+            # can only show, and confirm can only issue, what was chosen last.
+            _save(key=form.key.data, csr=None, password=None)
         return go("issue.password" if form.key.data == "generate" else "issue.csr")
     return _ask("issue/key.html", form, plan=plan)
 
@@ -155,8 +159,12 @@ def password(customer, plan):
 @_type_chosen
 def check(customer, plan):
     answers = _answers()
-    if plan.action not in ("issue", "reissue") or not (answers.get("password") or answers.get("csr")):
+    if plan.action not in ("issue", "reissue") or answers.get("key") not in ("generate", "csr"):
         return go("issue.key")
+    if answers["key"] == "generate" and not answers.get("password"):
+        return go("issue.password")
+    if answers["key"] == "csr" and not answers.get("csr"):
+        return go("issue.csr")
     form = ConfirmForm()
     if form.validate_on_submit():
         if not verification_is_fresh():
