@@ -1,6 +1,7 @@
 """Versioned schema migrations. The database records its version; `upgrade` applies the
 missing steps in order, each in its own transaction, so an older database upgrades in place."""
-from peewee import IntegerField, Model
+from peewee import DateTimeField, IntegerField, Model
+from playhouse.migrate import SchemaMigrator, migrate
 
 from models.db import db
 from models.tables import ALL_TABLES
@@ -18,10 +19,23 @@ def _v1_initial(database):
     database.create_tables(ALL_TABLES)
 
 
+def _add_column(database, table: str, name: str, field) -> None:
+    """Add a column unless it is there: a fresh database gets today's tables from step 1,
+    so later steps must leave them as they are."""
+    if name not in {column.name for column in database.get_columns(table)}:
+        migrate(SchemaMigrator.from_database(database).add_column(table, name, field))
+
+
+def _v2_sessions_valid_from(database):
+    _add_column(database, "customer", "sessions_valid_from", DateTimeField(null=True))
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
      _v1_initial),
+    (2, "customer.sessions_valid_from: signing out ends the session on the server too",
+     _v2_sessions_valid_from),
 ]
 
 

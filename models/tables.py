@@ -27,6 +27,7 @@ class Customer(BaseModel):
     totp_last_step = IntegerField(null=True)      # the last accepted TOTP time step: no replay
     failed_tries = IntegerField(default=0)
     locked_until = DateTimeField(null=True)
+    sessions_valid_from = DateTimeField(null=True)   # sign-out ends every session before this
     created_at = DateTimeField()
 
 

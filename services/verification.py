@@ -246,6 +246,20 @@ def enroll_totp(customer: Customer, secret: str, code: str) -> None:
         audit.record("customer:" + customer.code, "totp.enrolled", customer.code)
 
 
+def end_sessions(customer: Customer) -> None:
+    """Sign out: every session of the customer verified until now stops working, including
+    a copy of the session cookie."""
+    with db.atomic():
+        Customer.update(sessions_valid_from=clock.now()).where(
+            Customer.id == customer.id).execute()
+        audit.record("customer:" + customer.code, "customer.signed_out", customer.code)
+
+
+def session_is_current(customer: Customer, verified_at) -> bool:
+    return customer.sessions_valid_from is None or (
+        verified_at is not None and verified_at > customer.sessions_valid_from)
+
+
 def is_fresh(verified_at, now=None) -> bool:
     """Whether a verification done at `verified_at` still allows sensitive steps."""
     return verified_at is not None and (now or clock.now()) - verified_at < FRESH_FOR

@@ -330,6 +330,18 @@ def test_every_state_change_is_in_a_hash_chain_that_detects_tampering(demo):
     assert audit.verify_chain() == event.id
 
 
+def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo):
+    from models import db
+    from models.migrations import SchemaVersion
+    # Make the database what version 1 made: no sessions_valid_from, recorded as version 1.
+    db.execute_sql("ALTER TABLE customer DROP COLUMN sessions_valid_from")
+    SchemaVersion.delete().where(SchemaVersion.version > 1).execute()
+    assert current_version() == 1
+    assert upgrade() == [2]
+    assert "sessions_valid_from" in [c.name for c in db.get_columns("customer")]
+    assert Customer.get(Customer.code == "P0000001").rrn_masked == "900101-1******"
+
+
 def test_migrations_upgrade_an_older_database_in_place(app, demo):
     assert current_version() == MIGRATIONS[-1][0]
     assert upgrade() == []                                  # nothing to do twice

@@ -309,6 +309,13 @@ def test_signing_out_ends_the_session(verified):
     assert verified.get("/my/").status_code == 303
 
 
+def test_signing_out_ends_a_copy_of_the_session_cookie_too(verified):
+    copied = verified.client.get_cookie("cc_session").value
+    verified.post("/verify/signout", {})
+    verified.client.set_cookie("cc_session", copied)
+    assert verified.get("/my/").status_code == 303
+
+
 def test_check_your_answers_needs_a_verification_younger_than_10_minutes(verified):
     agree_and_choose(verified)
     key_and_password(verified)

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from models import Customer
 from services import clock
 from services.errors import DomainError
-from services.verification import VERIFIED_IDLE, is_fresh
+from services.verification import VERIFIED_IDLE, end_sessions, is_fresh, session_is_current
 from views.messages import message_for
 
 
@@ -80,8 +80,9 @@ def verified_customer() -> Customer | None:
     if "customer" not in session or seen is None or clock.now() - seen > VERIFIED_IDLE:
         return None
     customer = Customer.get_or_none(Customer.id == session["customer"])
-    if customer is not None:
-        session["seen_at"] = clock.now().isoformat()
+    if customer is None or not session_is_current(customer, _time("verified_at")):
+        return None
+    session["seen_at"] = clock.now().isoformat()
     return customer
 
 
@@ -90,6 +91,9 @@ def verification_is_fresh() -> bool:
 
 
 def sign_out() -> None:
+    customer = verified_customer()
+    if customer is not None:
+        end_sessions(customer)
     session.clear()
 
 
