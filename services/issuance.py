@@ -190,10 +190,16 @@ def _identity_number(customer: Customer, idn: str) -> str:
     return "".join(c for c in idn if c.isdigit())
 
 
-def _unique_digits(now) -> str:
-    # 0011 + issuance time in KST + 4 random digits; the subject is checked unique below.
+def _unique_digits(customer: Customer, now) -> str:
+    """0011 + issuance time in KST + 4 random digits, drawn again until the subject CN is
+    unused: every certificate gets its own subject."""
     stamp = clock.aware(now).astimezone(KST).strftime("%Y%m%d%H%M%S")
-    return "0011" + stamp + secrets.random_digits(4)
+    while True:
+        digits = "0011" + stamp + secrets.random_digits(4)
+        taken = Certificate.select().where(
+            Certificate.subject.startswith(f"CN={customer.name}(){digits},")).exists()
+        if not taken:
+            return digits
 
 
 def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
@@ -233,7 +239,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
         serial = random_serial()
     # 2. build the TBS from the type's profile
     builder = end_entity_builder(EndEntityRequest(
-        cert_type=step.cert_type, holder_name=customer.name, unique_digits=_unique_digits(now),
+        cert_type=step.cert_type, holder_name=customer.name, unique_digits=_unique_digits(customer, now),
         bank_code=config.bank_code, ca_org=config.ca_org, public_key=public_key,
         not_before=clock.aware(now), not_after=clock.aware(not_after), serial=serial,
         policy_arc=config.policy_arc, urls=ca_store.urls(), identify_data=identify_data),

@@ -353,3 +353,13 @@ def test_migrations_upgrade_an_older_database_in_place(app, demo):
     assert applied == [99]
     assert Customer.select().count() == 2                   # the data survived
     assert "nickname" in [c.name for c in db.get_columns("customer")]
+
+
+def test_every_certificate_gets_its_own_subject_even_in_the_same_second(demo, monkeypatch):
+    from services import secrets as service_secrets
+    draws = iter(["1111", "1111", "2222"])          # the second issue draws a taken one first
+    monkeypatch.setattr(service_secrets, "random_digits", lambda n: next(draws))
+    first = issue(demo["person"]).certificate
+    second = issue(demo["person"], "personal-general").certificate
+    assert first.subject.startswith("CN=홍길동()0011") and "1111," in first.subject
+    assert "2222," in second.subject
