@@ -59,6 +59,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "CA_ORG": env.get("CERTCENTER_CA_ORG", "CertCenter"),
         "BANK_CODE": env.get("CERTCENTER_BANK_CODE", "CCBANK"),
         "DEMO": env.get("CERTCENTER_DEMO", "") == "1",
+        "CRL_HOURS": int(env.get("CERTCENTER_CRL_HOURS", "24")),
         "SMTP": smtp,
         "TESTING": env.get("TESTING") == "1" or bool((overrides or {}).get("TESTING")),
         # Cookies: sent only over HTTPS (browsers treat 127.0.0.1 as secure too), never to
@@ -97,7 +98,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance=app.config["INSTANCE"], base_url=app.config["BASE_URL"],
         master_key=app.config["MASTER_KEY"], ca_passphrase=app.config["CA_PASSPHRASE"],
         ca_org=app.config["CA_ORG"], bank_code=app.config["BANK_CODE"],
-        policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"], smtp=app.config["SMTP"]))
+        policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"], smtp=app.config["SMTP"],
+        crl_hours=app.config["CRL_HOURS"]))
 
     open_database(app.config["DATABASE_URL"])
     with db.connection_context():

@@ -4,7 +4,7 @@ from peewee import DateTimeField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models.db import db
-from models.tables import ALL_TABLES
+from models.tables import ALL_TABLES, Crl
 
 
 class SchemaVersion(Model):
@@ -30,12 +30,21 @@ def _v2_sessions_valid_from(database):
     _add_column(database, "customer", "sessions_valid_from", DateTimeField(null=True))
 
 
+def _v3_crl(database):
+    database.create_tables([Crl])             # safe: create_tables skips existing tables
+    _add_column(database, "certificate", "status_changed_at", DateTimeField(null=True))
+    database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_status_not_after "
+                         "ON certificate (status, not_after)")
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
      _v1_initial),
     (2, "customer.sessions_valid_from: signing out ends the session on the server too",
      _v2_sessions_valid_from),
+    (3, "crl table; certificate.status_changed_at; certificates indexed by status",
+     _v3_crl),
 ]
 
 

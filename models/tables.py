@@ -66,6 +66,7 @@ class Certificate(BaseModel):
     key_generated_here = BooleanField()
     revoked_at = DateTimeField(null=True)
     revocation_reason = CharField(null=True)
+    status_changed_at = DateTimeField(null=True)
     replaced_by = ForeignKeyField("self", null=True, backref="replaced")
     # "<customer id>:<type>" while this is the customer's current certificate of the type,
     # else NULL: the unique index makes a second current one impossible, even under races.
@@ -124,5 +125,14 @@ class AuditEvent(BaseModel):
     hash = CharField(max_length=64, unique=True)
 
 
+class Crl(BaseModel):
+    """Each CRL published, newest with the highest number."""
+    number = IntegerField(unique=True)
+    this_update = DateTimeField()
+    next_update = DateTimeField()
+    entries = IntegerField()
+    der = BlobField()
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
-              Download, Notification, AuditEvent]
+              Download, Notification, AuditEvent, Crl]

@@ -2,6 +2,7 @@
 `ca init`, loaded once per process. Signing itself happens in pki/."""
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,15 +57,30 @@ def init_ca() -> InitResult:
                            pki_ca.encrypt_key_pem(key, config.ca_passphrase))
             (folder / f"{part}.crt").write_bytes(pki_files.cert_pem(cert))
         created = True
-        load_ca.cache_clear()
+        forget_ca()
     keys = load_ca()
     return InitResult(created, {"root": pki_ca.fingerprint(keys.root_cert),
                                 "issuing": pki_ca.fingerprint(keys.issuing_cert),
                                 "ocsp": pki_ca.fingerprint(keys.ocsp_cert)})
 
 
-@lru_cache(maxsize=1)
 def load_ca() -> pki_ca.CaKeys:
+    """The CA, loaded once per process and again when the OCSP signer file changes (it is
+    re-issued while other worker processes run)."""
+    try:
+        stamp = (_folder() / "ocsp.crt").stat().st_mtime_ns
+    except FileNotFoundError:
+        stamp = None
+    return _load(str(_folder()), stamp)
+
+
+def forget_ca() -> None:
+    """Drop the loaded CA, so the next use reads the files again."""
+    _load.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _load(_folder_name: str, _stamp) -> pki_ca.CaKeys:
     if not exists():
         raise DomainError("ca_missing", status=503)
     folder, passphrase = _folder(), settings.current().ca_passphrase
@@ -75,6 +91,31 @@ def load_ca() -> pki_ca.CaKeys:
         loaded[f"{part}_key"] = pki_ca.load_key_pem((folder / f"{part}.key").read_bytes(),
                                                     passphrase)
     return pki_ca.CaKeys(**loaded)
+
+
+OCSP_SIGNER_DAYS = 30
+OCSP_RENEW_BEFORE = timedelta(days=7)
+
+
+def ocsp_signer_due() -> bool:
+    return load_ca().ocsp_cert.not_valid_after_utc - clock.aware(clock.now()) < OCSP_RENEW_BEFORE
+
+
+def rotate_ocsp_signer(actor: str) -> str:
+    """Issue a new delegated OCSP signer; returns its fingerprint."""
+    from services import audit
+    config, keys = settings.current(), load_ca()
+    cert, key = pki_ca.create_ocsp_signer(config.ca_org, keys.issuing_cert, keys.issuing_key,
+                                          clock.aware(clock.now()), days=OCSP_SIGNER_DAYS)
+    folder = _folder()
+    # Key first, then certificate: readers key their cache on the certificate file.
+    _write_private(folder / "ocsp.key.new", pki_ca.encrypt_key_pem(key, config.ca_passphrase))
+    (folder / "ocsp.crt.new").write_bytes(pki_files.cert_pem(cert))
+    os.replace(folder / "ocsp.key.new", folder / "ocsp.key")
+    os.replace(folder / "ocsp.crt.new", folder / "ocsp.crt")
+    forget_ca()
+    audit.record(actor, "ocsp_signer.rotate", pki_ca.fingerprint(cert))
+    return pki_ca.fingerprint(cert)
 
 
 def chain() -> list[x509.Certificate]:

@@ -26,6 +26,7 @@ from services.customers import normalise_business_number, rrn_lookup
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
+from services.status import publish_crl
 
 
 def cert_type(type_id: str) -> CertType:
@@ -263,7 +264,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
                 replaced = step.current
                 updated = Certificate.update(
                     status="revoked", revoked_at=now, revocation_reason="superseded",
-                    current_slot=None).where(
+                    status_changed_at=now, current_slot=None).where(
                     (Certificate.id == replaced.id) & (Certificate.status.in_(["valid", "suspended"]))
                     & (Certificate.current_slot == _slot(customer, type_id))).execute()
                 if not updated:
@@ -293,6 +294,8 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
                          key_generated_here=key is not None)
     except IntegrityError:
         raise DomainError("issue_conflict", status=409) from None
+    if replaced:
+        publish_crl()               # relying parties see the superseded one revoked at once
     return Issued(record, files, links, replaced)
 
 

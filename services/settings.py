@@ -13,6 +13,7 @@ class Settings:
     bank_code: str = "CCBANK"
     policy_arc: str = ""
     demo: bool = False
+    crl_hours: int = 24          # nextUpdate - thisUpdate of each CRL
     smtp: dict = field(default_factory=dict)   # host, port, user, password, sender, starttls
 
 

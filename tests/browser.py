@@ -1,6 +1,8 @@
 """Browser-test support: the app served on a free 127.0.0.1 port, Debian's Chromium driven by
 Playwright, and axe-core run in the page. Without Chromium the tests skip, unless
-CERTCENTER_REQUIRE_BROWSER=1 (as in CI), where they fail."""
+CERTCENTER_REQUIRE_BROWSER=1 (as in CI), where they fail. The fixtures are made available
+to every test module by tests/conftest.py (imported there once, so that the session-wide
+browser is really one)."""
 import json
 import os
 import shutil
@@ -9,9 +11,9 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import REPO
+from pathlib import Path
 
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]

@@ -34,7 +34,7 @@ def app(tmp_path, ca_template):
         source = ca_template / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, instance / name)
     clock.reset()
-    ca_store.load_ca.cache_clear()
+    ca_store.forget_ca()
     application = create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
                               "CERTCENTER_DEMO": "1"})
     assert application.config.get("WTF_CSRF_ENABLED", True), "tests run with CSRF on"
@@ -45,7 +45,7 @@ def app(tmp_path, ca_template):
     if not db.is_closed():
         db.close()
     clock.reset()
-    ca_store.load_ca.cache_clear()
+    ca_store.forget_ca()
 
 
 @pytest.fixture
@@ -122,3 +122,6 @@ def verify_by_sms(web, customer, details=PERSON, start="/verify/"):
 
 def move_clock(**delta):
     clock.advance(timedelta(**delta))
+
+
+from tests.browser import chromium, live  # noqa: E402,F401  (shared fixtures, defined once)

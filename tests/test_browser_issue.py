@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from models import Certificate
-from tests.browser import assert_accessible, chromium, live, new_page, tab_to  # noqa: F401
+from tests.browser import assert_accessible, new_page, tab_to
 from tests.conftest import PERSON, sms_code
 
 PASSWORD = "Blue!sky42x"

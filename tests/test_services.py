@@ -337,7 +337,7 @@ def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo)
     db.execute_sql("ALTER TABLE customer DROP COLUMN sessions_valid_from")
     SchemaVersion.delete().where(SchemaVersion.version > 1).execute()
     assert current_version() == 1
-    assert upgrade() == [2]
+    assert upgrade() == [2, 3]
     assert "sessions_valid_from" in [c.name for c in db.get_columns("customer")]
     assert Customer.get(Customer.code == "P0000001").rrn_masked == "900101-1******"
 
@@ -359,6 +359,8 @@ def test_every_certificate_gets_its_own_subject_even_in_the_same_second(demo, mo
     from services import secrets as service_secrets
     draws = iter(["1111", "1111", "2222"])          # the second issue draws a taken one first
     monkeypatch.setattr(service_secrets, "random_digits", lambda n: next(draws))
+    moment = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: moment)  # both in the same second
     first = issue(demo["person"]).certificate
     second = issue(demo["person"], "personal-general").certificate
     assert first.subject.startswith("CN=홍길동()0011") and "1111," in first.subject

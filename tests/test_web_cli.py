@@ -41,7 +41,7 @@ def cli(app):
 
 def test_ca_init_creates_once_then_changes_nothing(app, cli):
     shutil.rmtree(app.config["INSTANCE"] / "ca")
-    ca_store.load_ca.cache_clear()
+    ca_store.forget_ca()
     first = cli("ca", "init")
     assert first.exit_code == 0, first.output
     assert "Created the CA." in first.output

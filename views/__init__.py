@@ -97,6 +97,11 @@ def sign_out() -> None:
     session.clear()
 
 
+def remember_flow(endpoint: str) -> None:
+    """Where to continue after identity verification (with the URL's own arguments)."""
+    session["next"] = [endpoint, dict(request.view_args or {})]
+
+
 def verified(flow: str, fresh: bool = False):
     """Require a verified customer; else send them to identity verification, to come back
     to `flow`. With `fresh`, the verification must be younger than 10 minutes."""
@@ -105,7 +110,7 @@ def verified(flow: str, fresh: bool = False):
         def wrapper(*args, **kwargs):
             customer = verified_customer()
             if customer is None or (fresh and not is_fresh(_time("verified_at"))):
-                session["next"] = flow
+                remember_flow(flow)
                 return go("verify.identity")
             return view(customer, *args, **kwargs)
         return wrapper
@@ -117,10 +122,11 @@ def days_left(not_after) -> int:
 
 
 def register(app) -> None:
-    from views import downloads, issue, main, mycerts, verify
+    from views import certstatus, downloads, issue, main, mycerts, pki_public, verify
     from views.commands import register_commands
-    for module in (main, verify, issue, mycerts, downloads):
+    for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus):
         app.register_blueprint(module.bp)
+    app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
     register_commands(app)
 
     @app.context_processor

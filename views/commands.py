@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from models import Customer, db
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki.profile import CERT_TYPES
-from services import ca_store, customers, downloads, issuance, secrets, verification
+from services import ca_store, customers, downloads, issuance, secrets, status, verification
 from services.errors import DomainError
 from views.messages import message_for
 
@@ -228,15 +228,68 @@ def certs_list(code):
                    f"  {cert.not_after:%Y-%m-%d}  {cert.subject}")
 
 
+def _status_change(serial: str, change, operator: str, done: str, **kwargs):
+    try:
+        cert = status.find_certificate(serial, actor="operator:" + operator)
+        cert = change(cert, actor="operator:" + operator, **kwargs)
+    except DomainError as error:
+        _fail(error)
+    crl = status.latest_crl()
+    click.echo(f"{done} {cert.serial} ({cert.customer.code}). CRL {crl.number} published "
+               f"with {crl.entries} entries.")
+
+
+@certs_cli.command("revoke")
+@click.argument("serial")
+@click.option("--reason", required=True, type=click.Choice(status.OPERATOR_REASONS))
+@operator_option
+def certs_revoke(serial, reason, operator):
+    """Revoke a certificate for good (SERIAL: the 40-digit hex of `certs list`)."""
+    _status_change(serial, status.revoke_certificate, operator, "Revoked", reason=reason)
+
+
+@certs_cli.command("suspend")
+@click.argument("serial")
+@operator_option
+def certs_suspend(serial, operator):
+    """Suspend a certificate (certificateHold) until it is resumed."""
+    _status_change(serial, status.suspend_certificate, operator, "Suspended")
+
+
+@certs_cli.command("resume")
+@click.argument("serial")
+@operator_option
+def certs_resume(serial, operator):
+    """Resume a suspended certificate."""
+    _status_change(serial, status.resume_certificate, operator, "Resumed")
+
+
+ocsp_cli = AppGroup("ocsp-signer", help="The delegated OCSP signer.")
+
+
+@ocsp_cli.command("rotate")
+@operator_option
+def ocsp_rotate(operator):
+    """Issue a new OCSP signer now."""
+    click.echo(f"New OCSP signer, SHA-256 {ca_store.rotate_ocsp_signer('operator:' + operator)}")
+
+
 jobs_cli = AppGroup("jobs", help="Periodic work, safe to run from cron.")
 
 
 @jobs_cli.command("run")
 def jobs_run():
-    """Purge expired download files."""
+    """Purge expired downloads, re-publish the CRL every 12 hours, and re-issue the OCSP
+    signer a week before it expires."""
     click.echo(f"Purged {downloads.purge_expired()} expired downloads.")
+    if status.crl_is_due():
+        crl = status.publish_crl()
+        click.echo(f"Published CRL {crl.number} with {crl.entries} entries.")
+    if ca_store.ocsp_signer_due():
+        click.echo(f"New OCSP signer, SHA-256 {ca_store.rotate_ocsp_signer('system:jobs')}")
 
 
 def register_commands(app) -> None:
-    for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, jobs_cli):
+    for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, ocsp_cli,
+                  jobs_cli):
         app.cli.add_command(group)

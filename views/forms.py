@@ -49,3 +49,14 @@ class PasswordForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     pass
+
+
+class SerialForm(FlaskForm):
+    serial = RadioField(validators=[InputRequired(_l("Select a certificate"))],
+                        validate_choice=False)
+
+
+class ReasonForm(FlaskForm):
+    reason = RadioField(choices=["key-compromise", "affiliation-changed", "superseded",
+                                 "cessation-of-operation"],
+                        validators=[InputRequired(_l("Select why you are revoking it"))])

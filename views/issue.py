@@ -12,7 +12,7 @@ from pki.profile import CERT_TYPES
 from services import issuance, secrets
 from services.errors import DomainError
 from services.flows import claim_once
-from views import error_list, go, page, verification_is_fresh, verified
+from views import error_list, go, page, remember_flow, verification_is_fresh, verified
 from views.forms import ConfirmForm, CsrForm, KeyForm, PasswordForm, TermsForm, TypeForm
 
 bp = Blueprint("issue", __name__, url_prefix="/issue")
@@ -168,7 +168,7 @@ def check(customer, plan):
     form = ConfirmForm()
     if form.validate_on_submit():
         if not verification_is_fresh():
-            session["next"] = "issue.check"
+            remember_flow("issue.check")
             return go("verify.identity")
         return _issue(customer, plan, answers, form)
     return _ask("issue/check.html", form, plan=plan)

@@ -15,7 +15,8 @@ from views.forms import CodeForm, IdentityForm, MethodForm
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
-FLOWS = {"issue.terms", "issue.check", "mycerts.index", "mycerts.authenticator"}
+FLOWS = {"issue.terms", "issue.check", "mycerts.index", "mycerts.authenticator",
+         "certstatus.choose"}
 
 
 def _pending() -> Customer | None:
@@ -94,10 +95,10 @@ def code():
             return page("verify/code.html", status=error.status,
                         errors=error_list(error, "code"), form=form, method=method,
                         phone=customer.phone)
-        flow = session.pop("next", None)
+        flow, args = session.pop("next", None) or (None, {})
         sign_in(customer)
         set_language(customer, str(get_locale()))
-        return go(flow if flow in FLOWS else "mycerts.index")
+        return go(flow, **args) if flow in FLOWS else go("mycerts.index")
     return page("verify/code.html", form=form, method=method, phone=customer.phone)
 
 

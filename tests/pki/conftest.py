@@ -63,3 +63,26 @@ def make_request(ee_key):
         fields.update(overrides)
         return profile.EndEntityRequest(**fields)
     return make
+
+
+@pytest.fixture(scope="session")
+def live_ca(ca_keys) -> ca.CaKeys:
+    """An issuing CA and OCSP signer valid on the real clock, under the session root.
+
+    OpenSSL checks validity against the real clock, and the session OCSP signer (30 days from
+    NOW) has long expired there; the root (20 years from NOW) has not.
+    """
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    issuing_cert, issuing_key = ca.create_issuing(ORG, ca_keys.root_cert, ca_keys.root_key,
+                                                  profile.DEFAULT_POLICY_ARC, now)
+    ocsp_cert, ocsp_key = ca.create_ocsp_signer(ORG, issuing_cert, issuing_key, now)
+    return ca.CaKeys(ca_keys.root_cert, ca_keys.root_key, issuing_cert, issuing_key, ocsp_cert, ocsp_key)
+
+
+@pytest.fixture
+def issue_ee(make_request):
+    """issue_ee(keys, now) -> an end-entity certificate issued by keys.issuing_cert from `now`."""
+    def issue(keys: ca.CaKeys, now: dt.datetime, **overrides):
+        req = make_request(not_before=now, not_after=profile.validity_end(now), **overrides)
+        return ca.sign_certificate(profile.end_entity_builder(req, keys.issuing_cert), keys.issuing_key)
+    return issue

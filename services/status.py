@@ -1,0 +1,214 @@
+"""Certificate status: revocation (폐기), suspension (효력정지) and resumption (효력회복), and
+its publication to relying parties through the CRL and the OCSP responder.
+
+Every status change re-publishes the CRL before it returns, and OCSP answers are cached
+under a key that includes the certificate's status, so a change can never leave a stale
+"good" behind.
+"""
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from peewee import IntegrityError
+
+from models import Certificate, Crl, Customer, db  # noqa: F401  (Customer: type)
+from pki import crl as pki_crl
+from pki import ocsp as pki_ocsp
+from pki.errors import PkiError
+from pki.serials import parse_serial_hex, serial_hex
+from services import audit, ca_store, clock, settings
+from services.errors import DomainError
+from services.i18n import N_
+from services.notify import notify
+
+CUSTOMER_REASONS = ["key-compromise", "affiliation-changed", "superseded",
+                    "cessation-of-operation"]
+OPERATOR_REASONS = CUSTOMER_REASONS + ["privilege-withdrawn"]
+CRL_REFRESH = timedelta(hours=12)       # `jobs run` re-publishes a CRL older than this
+OCSP_VALIDITY = timedelta(hours=1)      # nextUpdate - thisUpdate of an OCSP response
+OCSP_REFRESH = timedelta(minutes=5)     # a cached response is signed again after this
+OCSP_CACHE_SIZE = 50_000
+
+
+def _crl_lifetime() -> timedelta:
+    return timedelta(hours=settings.current().crl_hours)
+
+
+# -- changing status -----------------------------------------------------------------------
+
+def find_certificate(serial: str, customer: Customer | None = None,
+                     actor: str = "system") -> Certificate:
+    """The certificate with this 40-digit hex serial; with `customer`, only theirs. Someone
+    else's serial is refused exactly like an unknown one, and the attempt is audited."""
+    try:
+        normalised = serial_hex(parse_serial_hex(serial or ""))
+    except PkiError:
+        raise DomainError("serial_invalid", field="serial") from None
+    cert = Certificate.get_or_none(Certificate.serial == normalised)
+    if cert is not None and customer is not None and cert.customer_id != customer.id:
+        audit.record(actor, "certificate.foreign_attempt", normalised, customer=customer.code)
+        cert = None
+    if cert is None:
+        raise DomainError("certificate_not_found", status=404, field="serial")
+    return cert
+
+
+def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, actor: str,
+            message: str, **details) -> Certificate:
+    """Apply one status change if the certificate is unexpired and still in an allowed
+    state (a second, simultaneous request finds it changed and is refused), publish the
+    CRL, and tell the customer."""
+    if cert.not_after <= clock.now():
+        raise DomainError("certificate_expired", status=409)
+    with db.atomic():
+        changed = Certificate.update(status_changed_at=clock.now(), **values).where(
+            (Certificate.id == cert.id) & Certificate.status.in_(list(allowed_from))).execute()
+        if not changed:
+            current = Certificate.get_by_id(cert.id).status
+            raise DomainError("already_" + current if current in ("revoked", "suspended")
+                              else "status_changed", status=409)
+        audit.record(actor, "certificate." + action, cert.serial, **details)
+    publish_crl()
+    cert = Certificate.get_by_id(cert.id)
+    notify(cert.customer, action, message, serial=cert.serial[-8:])
+    return cert
+
+
+def revoke_certificate(cert: Certificate, reason: str, actor: str,
+                       reasons=OPERATOR_REASONS) -> Certificate:
+    """Revoke for good. Irreversible."""
+    if reason not in reasons:
+        raise DomainError("reason_missing", field="reason")
+    return _change(cert, ("valid", "suspended"),
+                   {"status": "revoked", "revoked_at": clock.now(), "revocation_reason": reason,
+                    "current_slot": None}, "revoke", actor, N_(
+                       "[CertCenter] Your certificate (serial ending %(serial)s) was revoked "
+                       "and can no longer be used. If you did not ask for this, call us."),
+                   reason=reason)
+
+
+def suspend_certificate(cert: Certificate, actor: str) -> Certificate:
+    return _change(cert, ("valid",),
+                   {"status": "suspended", "revoked_at": clock.now(),
+                    "revocation_reason": "certificate-hold"}, "suspend", actor, N_(
+                       "[CertCenter] Your certificate (serial ending %(serial)s) is "
+                       "suspended. It works again when you resume it."))
+
+
+def resume_certificate(cert: Certificate, actor: str) -> Certificate:
+    return _change(cert, ("suspended",),
+                   {"status": "valid", "revoked_at": None, "revocation_reason": None},
+                   "resume", actor, N_(
+                       "[CertCenter] Your certificate (serial ending %(serial)s) works again."))
+
+
+# -- the CRL --------------------------------------------------------------------------------
+
+def _entries():
+    """Revoked and suspended certificates that have not yet expired (RFC 5280 lets a CRL
+    drop entries past their certificate's expiry)."""
+    rows = (Certificate.select(Certificate.serial, Certificate.revoked_at,
+                               Certificate.revocation_reason)
+            .where(Certificate.status.in_(["revoked", "suspended"])
+                   & (Certificate.not_after > clock.now()))
+            .tuples().iterator())
+    for serial, revoked_at, reason in rows:
+        at = clock.aware(revoked_at)
+        yield pki_crl.RevokedEntry(int(serial, 16), at, reason or "unspecified",
+                                   at if reason == "key-compromise" else None)
+
+
+def publish_crl() -> Crl:
+    """Build, sign and store a new CRL with the next number."""
+    ca = ca_store.load_ca()
+    for _attempt in range(3):
+        last = Crl.select(Crl.number, Crl.this_update).order_by(Crl.number.desc()).first()
+        number = (last.number if last else 0) + 1
+        # HTTP dates count whole seconds: a CRL published in the same second as the last
+        # one would share its Last-Modified, and If-Modified-Since would hide it.
+        now = clock.now().replace(microsecond=0)
+        if last and now <= last.this_update:
+            now = last.this_update + timedelta(seconds=1)
+        crl = pki_crl.build_crl(ca.issuing_cert, ca.issuing_key, _entries(), number,
+                                clock.aware(now), clock.aware(now + _crl_lifetime()))
+        try:
+            with db.atomic():
+                row = Crl.create(number=number, this_update=now,
+                                 next_update=now + _crl_lifetime(),
+                                 entries=len(crl), der=crl.public_bytes(Encoding.DER))
+                Crl.delete().where(Crl.number < number - 10).execute()   # keep a few
+            return row
+        except IntegrityError:
+            continue            # another process published this number first: go again
+    raise DomainError("crl_conflict", status=503)
+
+
+def latest_crl() -> Crl:
+    return Crl.select().order_by(Crl.number.desc()).first() or publish_crl()
+
+
+def crl_is_due() -> bool:
+    last = Crl.select().order_by(Crl.number.desc()).first()
+    return last is None or last.this_update <= clock.now() - CRL_REFRESH
+
+
+# -- OCSP -----------------------------------------------------------------------------------
+
+@dataclass
+class _Cached:
+    der: bytes
+    this_update: object
+
+
+_ocsp_cache: "OrderedDict[tuple, _Cached]" = OrderedDict()
+
+
+def _status_of(question) -> tuple:
+    """(state, revoked_at, reason, time of the last change) of the certificate asked about."""
+    ca = ca_store.load_ca()
+    if not pki_ocsp.is_our_issuer(question, ca.issuing_cert):
+        return ("unknown", None, None, None)
+    row = (Certificate.select(Certificate.status, Certificate.revoked_at,
+                              Certificate.revocation_reason, Certificate.status_changed_at)
+           .where(Certificate.serial == serial_hex(question.serial)).tuples().first())
+    if row is None:
+        return ("unknown", None, None, None)
+    status, revoked_at, reason, changed_at = row
+    # changed_at keeps a "good" signed before a suspension from being served after resuming.
+    if status == "valid":
+        return ("good", None, None, changed_at)
+    return ("revoked", revoked_at, reason or "unspecified", changed_at)
+
+
+def ocsp_answer(request_der: bytes) -> "OcspAnswer":
+    """The DER OCSP response to a DER request: malformedRequest for anything unreadable."""
+    try:
+        question = pki_ocsp.parse_request(request_der)
+    except PkiError:
+        return OcspAnswer(pki_ocsp.malformed_response(), None, None)
+    state = _status_of(question)
+    key = (question.issuer_name_hash, question.issuer_key_hash, question.serial,
+           question.hash_algorithm.name) + state
+    now = clock.now()
+    cached = _ocsp_cache.get(key) if question.nonce is None else None
+    if cached and now - cached.this_update < OCSP_REFRESH:
+        _ocsp_cache.move_to_end(key)
+        return OcspAnswer(cached.der, cached.this_update, cached.this_update + OCSP_VALIDITY)
+    ca = ca_store.load_ca()
+    status = pki_ocsp.CertStatus(state[0], clock.aware(state[1]) if state[1] else None, state[2])
+    der = pki_ocsp.build_response(question, status, ca.ocsp_cert, ca.ocsp_key,
+                                  clock.aware(now), clock.aware(now + OCSP_VALIDITY))
+    if question.nonce is None:      # a nonce makes each answer unique: nothing to reuse
+        _ocsp_cache[key] = _Cached(der, now)
+        while len(_ocsp_cache) > OCSP_CACHE_SIZE:
+            _ocsp_cache.popitem(last=False)
+    return OcspAnswer(der, now, now + OCSP_VALIDITY)
+
+
+@dataclass
+class OcspAnswer:
+    der: bytes
+    this_update: object          # None for an unsigned error response
+    next_update: object
+

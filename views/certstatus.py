@@ -1,0 +1,198 @@
+"""Revoke (폐기), suspend (효력정지) and resume (효력회복): identity -> which certificate ->
+(revoke: why) -> check your answers -> a fresh second factor -> done. No certificate file is
+needed: a lost file is the usual reason to revoke. One blueprint serves the three, which
+differ only in words and in which certificates they apply to."""
+from flask import Blueprint, abort, session
+from flask_babel import lazy_gettext as _l
+
+from models import Certificate
+from pki.profile import CERT_TYPES
+from services import clock, issuance, status, verification
+from services.errors import DomainError
+from services.flows import claim_once
+from services import secrets
+from views import error_list, go, page, verified
+from views.forms import CodeForm, ConfirmForm, ReasonForm, SerialForm
+
+bp = Blueprint("certstatus", __name__, url_prefix="/<any(revoke, suspend, resume):action>")
+
+ACTIONS = {
+    "revoke": {"from": ("valid", "suspended"), "change": status.revoke_certificate,
+               "title": _l("Revoke a certificate"),
+               "choose": _l("Which certificate do you want to revoke?"),
+               "button": _l("Revoke the certificate"),
+               "done": _l("Your certificate is revoked"),
+               "none": _l("You have no certificate that can be revoked.")},
+    "suspend": {"from": ("valid",), "change": status.suspend_certificate,
+                "title": _l("Suspend a certificate"),
+                "choose": _l("Which certificate do you want to suspend?"),
+                "button": _l("Suspend the certificate"),
+                "done": _l("Your certificate is suspended"),
+                "none": _l("You have no valid certificate to suspend.")},
+    "resume": {"from": ("suspended",), "change": status.resume_certificate,
+               "title": _l("Resume a suspended certificate"),
+               "choose": _l("Which certificate do you want to resume?"),
+               "button": _l("Resume the certificate"),
+               "done": _l("Your certificate works again"),
+               "none": _l("You have no suspended certificate.")},
+}
+
+REASON_LABELS = {
+    "key-compromise": (_l("Someone else may have my files or password"),
+                       _l("For example, a lost USB stick or phone, or a shared computer")),
+    "affiliation-changed": (_l("My name or my company's details changed"), None),
+    "superseded": (_l("I have a newer certificate that replaces it"), None),
+    "cessation-of-operation": (_l("I no longer use it"), None),
+}
+
+
+def _flow(action: str) -> dict:
+    flow = session.get("status_flow")
+    return flow if flow and flow.get("action") == action else {}
+
+
+def _context(action: str, **more) -> dict:
+    return {"action": action, "words": ACTIONS[action], "types": CERT_TYPES,
+            "reasons": REASON_LABELS, **more}
+
+
+def _eligible(customer, action: str) -> list[Certificate]:
+    return [cert for cert in issuance.certificates_of(customer)
+            if cert.status in ACTIONS[action]["from"] and cert.not_after > clock.now()]
+
+
+def _chosen(customer, action: str) -> Certificate | None:
+    serial = _flow(action).get("serial")
+    if not serial:
+        return None
+    try:
+        return status.find_certificate(serial, customer, actor="customer:" + customer.code)
+    except DomainError:
+        return None
+
+
+@bp.get("/")
+def start(action):
+    return page("certstatus/start.html", **_context(action))
+
+
+@bp.route("/certificate", methods=["GET", "POST"])
+@verified("certstatus.choose")
+def choose(customer, action):
+    form = SerialForm()
+    certificates = _eligible(customer, action)
+    if form.validate_on_submit():
+        try:
+            # Only the customer's own: another serial typed into the form is refused and
+            # audited by the service.
+            cert = status.find_certificate(form.serial.data, customer,
+                                           actor="customer:" + customer.code)
+            if cert not in certificates:
+                raise DomainError("certificate_not_eligible", field="serial", status=409)
+        except DomainError as error:
+            return page("certstatus/certificate.html", status=error.status,
+                        errors=error_list(error, "serial"), form=form,
+                        certificates=certificates, **_context(action))
+        session["status_flow"] = {"action": action, "serial": cert.serial,
+                                  "flow": secrets.random_token()}
+        return go("certstatus.reason" if action == "revoke" else "certstatus.check",
+                  action=action)
+    return page("certstatus/certificate.html", form=form, certificates=certificates,
+                **_context(action))
+
+
+@bp.route("/reason", methods=["GET", "POST"])
+@verified("certstatus.choose")
+def reason(customer, action):
+    if action != "revoke":
+        abort(404)
+    if _chosen(customer, action) is None:
+        return go("certstatus.choose", action=action)
+    form = ReasonForm(data={"reason": _flow(action).get("reason")})
+    if form.validate_on_submit():
+        session["status_flow"] = {**_flow(action), "reason": form.reason.data}
+        return go("certstatus.check", action=action)
+    return page("certstatus/reason.html", form=form, **_context(action))
+
+
+@bp.route("/check", methods=["GET", "POST"])
+@verified("certstatus.choose")
+def check(customer, action):
+    cert = _chosen(customer, action)
+    if cert is None:
+        return go("certstatus.choose", action=action)
+    if action == "revoke" and _flow(action).get("reason") not in status.CUSTOMER_REASONS:
+        return go("certstatus.reason", action=action)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        method = "totp" if verification.totp_secret(customer) else "sms"
+        if method == "sms":
+            try:
+                verification.send_sms_code(customer)
+            except DomainError as error:
+                return page("certstatus/check.html", status=error.status,
+                            errors=error_list(error), form=form, cert=cert,
+                            flow=_flow(action), **_context(action))
+        session["status_flow"] = {**_flow(action), "method": method}
+        return go("certstatus.code", action=action)
+    return page("certstatus/check.html", form=form, cert=cert, flow=_flow(action),
+                **_context(action))
+
+
+@bp.route("/code", methods=["GET", "POST"])
+@verified("certstatus.choose")
+def code(customer, action):
+    cert, flow = _chosen(customer, action), _flow(action)
+    if cert is None or "method" not in flow:
+        return go("certstatus.choose", action=action)
+    form = CodeForm()
+    if form.validate_on_submit():
+        if flow.get("done"):
+            return go("certstatus.done", action=action)      # a second press of the button
+        try:
+            if flow["method"] == "totp":
+                verification.check_totp(customer, form.code.data)
+            else:
+                verification.check_sms_code(customer, form.code.data)
+            if not claim_once("status:" + flow["flow"]):
+                return go("certstatus.done", action=action)
+            change = ACTIONS[action]["change"]
+            extra = {"reason": flow["reason"], "reasons": status.CUSTOMER_REASONS} \
+                if action == "revoke" else {}
+            cert = change(cert, actor="customer:" + customer.code, **extra)
+        except DomainError as error:
+            return page("certstatus/code.html", status=error.status,
+                        errors=error_list(error, "code"), form=form, cert=cert,
+                        method=flow["method"], phone=customer.phone, **_context(action))
+        session["status_flow"] = {**flow, "done": clock.now().isoformat()}
+        return go("certstatus.done", action=action)
+    return page("certstatus/code.html", form=form, cert=cert, method=flow["method"],
+                phone=customer.phone, **_context(action))
+
+
+@bp.post("/code/sms")
+@verified("certstatus.choose")
+def code_by_sms(customer, action):
+    """Use a text message instead of the authenticator app, or ask for a new code."""
+    flow = _flow(action)
+    if "method" not in flow:
+        return go("certstatus.choose", action=action)
+    try:
+        verification.send_sms_code(customer)
+    except DomainError as error:
+        return page("certstatus/code.html", status=error.status,
+                    errors=error_list(error, "code"), form=CodeForm(),
+                    cert=_chosen(customer, action), method=flow["method"],
+                    phone=customer.phone, **_context(action))
+    session["status_flow"] = {**flow, "method": "sms"}
+    return go("certstatus.code", action=action)
+
+
+@bp.get("/done")
+@verified("mycerts.index")
+def done(customer, action):
+    flow = _flow(action)
+    cert = _chosen(customer, action)
+    if cert is None or not flow.get("done"):
+        return go("mycerts.index")
+    return page("certstatus/done.html", cert=cert, **_context(action))

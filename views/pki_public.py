@@ -1,0 +1,87 @@
+"""What relying parties fetch: the CA certificates, the CRL and the OCSP responder, at the
+URLs written into every certificate. No session, no CSRF: these are not forms."""
+import base64
+import binascii
+import hashlib
+from urllib.parse import unquote
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from flask import Blueprint, Response, request
+
+from pki.ocsp import MAX_REQUEST_BYTES
+from services import ca_store, clock, status
+
+bp = Blueprint("pki_public", __name__)
+
+CRL_MAX_AGE = 60              # seconds a relying party's cache may keep a CRL
+OCSP_MAX_AGE = 60             # and an OCSP answer (RFC 5019 §6.2: no more than nextUpdate)
+
+
+def _der_certificate(cert, filename: str) -> Response:
+    response = Response(cert.public_bytes(Encoding.DER), mimetype="application/pkix-cert")
+    response.headers.set("Content-Disposition", "inline", filename=filename)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@bp.get("/pki/root.crt")
+def root_certificate():
+    return _der_certificate(ca_store.load_ca().root_cert, "root.crt")
+
+
+@bp.get("/pki/issuing.crt")
+def issuing_certificate():
+    return _der_certificate(ca_store.load_ca().issuing_cert, "issuing.crt")
+
+
+def _max_age(next_update, ceiling: int) -> int:
+    return max(0, min(ceiling, int((next_update - clock.now()).total_seconds())))
+
+
+@bp.get("/pki/issuing.crl")
+def crl():
+    latest = status.latest_crl()
+    der = bytes(latest.der)
+    response = Response(der, mimetype="application/pkix-crl")
+    response.set_etag(hashlib.sha256(der).hexdigest()[:32])
+    response.last_modified = clock.aware(latest.this_update)
+    response.expires = clock.aware(latest.next_update)
+    response.headers["Cache-Control"] = (f"public, max-age={_max_age(latest.next_update, CRL_MAX_AGE)}"
+                                         ", must-revalidate")
+    return response.make_conditional(request)
+
+
+def _ocsp_response(der_request: bytes, cacheable: bool) -> Response:
+    answer = status.ocsp_answer(der_request)
+    response = Response(answer.der, mimetype="application/ocsp-response")
+    if answer.this_update is not None and cacheable:
+        # RFC 5019 §6.2: caching headers from the response's own times.
+        response.last_modified = clock.aware(answer.this_update)
+        response.expires = clock.aware(answer.next_update)
+        response.set_etag(hashlib.sha1(answer.der).hexdigest())
+        response.headers["Cache-Control"] = (
+            f"max-age={_max_age(answer.next_update, OCSP_MAX_AGE)}, public, no-transform, "
+            "must-revalidate")
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/ocsp")
+def ocsp_post():
+    if request.mimetype != "application/ocsp-request":
+        return Response("Content-Type must be application/ocsp-request\n", status=415,
+                        mimetype="text/plain")
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        return Response("OCSP request too large\n", status=413, mimetype="text/plain")
+    return _ocsp_response(request.get_data(cache=False)[:MAX_REQUEST_BYTES + 1], cacheable=False)
+
+
+@bp.get("/ocsp/<path:encoded>")
+def ocsp_get(encoded):
+    """RFC 5019 §5: the DER request, base64 and then URL-encoded, in the path."""
+    try:
+        der = base64.b64decode(unquote(encoded), validate=True)
+    except (binascii.Error, ValueError):
+        der = b""                     # answered as malformedRequest
+    return _ocsp_response(der, cacheable=True)
