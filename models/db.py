@@ -17,11 +17,11 @@ def open_database(url: str):
         # WAL lets readers go on while one writer commits; the busy timeout makes a
         # second writer (a cron job beside the web process) wait instead of failing.
         database = SqliteDatabase(
-            path,
-            pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1,
-                     "synchronous": "normal"},
-            timeout=10,
-        )
+            path, pragmas={"busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
+            timeout=10)
+        # WAL is a property of the file: set once here, not on every connection.
+        with database.connection_context():
+            database.execute_sql("PRAGMA journal_mode=wal")
     else:
         database = connect(url)
     db.initialize(database)

@@ -1,0 +1,243 @@
+"""CRL generation time: CertCenter's pki.crl.build_crl (and services' publish path) against
+`openssl ca -gencrl`, for 10,000 and 100,000 revoked entries.
+
+Run by hand from the repository root (never in CI, never by pytest):
+
+    .venv/bin/python bench/crl.py [--sizes 10000 100000] [--repeat 3] [--no-publish]
+
+  certcenter  pki.crl.build_crl(issuing cert, issuing key, entries, …) + public_bytes(DER),
+              over a prepared list of RevokedEntry (reasons mixed; key-compromise entries
+              carry an invalidity date). The issuing key is the instance's, loaded with
+              pki.ca.load_key_pem.
+  publish     services.status.publish_crl() in an app context: reads the revoked rows from
+              the instance's SQLite database, builds and signs, stores the DER (the database
+              is filled with that many revoked certificate rows first).
+  openssl     `openssl ca -gencrl` over an index.txt with the same serials, reasons and times,
+              the same issuing certificate and (decrypted) key, SHA-256, cRLNumber and
+              authorityKeyIdentifier, timed with perf_counter around subprocess.run.
+
+Every figure is the best of --repeat runs, in seconds. ratio = certcenter / openssl.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
+from _common import (ROOT, flask, instance_env, make_instance, openssl_serial,  # noqa: E402
+                     openssl_time)
+from pki.crl import RevokedEntry, build_crl  # noqa: E402
+
+# CertCenter reason -> openssl index.txt reason (privilegeWithdrawn has no index.txt name,
+# so the mix leaves it out). key-compromise entries carry an invalidity date on both sides
+# (openssl: "keyTime,<GeneralizedTime>").
+REASONS = {"key-compromise": "keyTime",
+           "affiliation-changed": "affiliationChanged", "superseded": "superseded",
+           "cessation-of-operation": "cessationOfOperation",
+           "certificate-hold": "certificateHold"}
+MIX = ["superseded"] * 4 + ["key-compromise", "affiliation-changed", "cessation-of-operation",
+                            "certificate-hold", "unspecified"]
+
+
+def make_entries(count: int, seed: int = 1) -> list[RevokedEntry]:
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    serials: set[int] = set()
+    while len(serials) < count:          # CertCenter's serials: 159 random bits, 40 hex digits
+        serials.add(rng.getrandbits(159) | 1 << 156)
+    entries = []
+    for i, serial in enumerate(sorted(serials, key=lambda _s: rng.random())):
+        at = now - dt.timedelta(seconds=rng.randrange(1, 300 * 86400))
+        reason = MIX[i % len(MIX)]
+        entries.append(RevokedEntry(serial, at, reason,
+                                    at if reason == "key-compromise" else None))
+    return entries
+
+
+def best(repeat: int, run) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+# -- openssl ca -gencrl --------------------------------------------------------------------
+
+OPENSSL_CNF = """\
+[ca]
+default_ca = bench
+
+[bench]
+dir              = .
+database         = index.txt
+crlnumber        = crlnumber
+certificate      = issuing.pem
+private_key      = issuing.key
+default_md       = sha256
+default_crl_days = 1
+crl_extensions   = crl_ext
+
+[crl_ext]
+authorityKeyIdentifier = keyid:always
+"""
+
+
+def write_index(path: Path, entries: list[RevokedEntry], not_after: dt.datetime) -> None:
+    expiry = openssl_time(not_after)
+    with path.open("w", encoding="ascii") as out:
+        for n, e in enumerate(entries):
+            # No reason at all for "unspecified": CertCenter leaves the reasonCode out then
+            # (RFC 5280 5.3.1), while openssl would write reasonCode unspecified.
+            revinfo = openssl_time(e.revoked_at) + ("" if e.reason == "unspecified"
+                                                    else "," + REASONS[e.reason])
+            if e.reason == "key-compromise":
+                revinfo += "," + e.invalidity_date.strftime("%Y%m%d%H%M%SZ")
+            out.write(f"R\t{expiry}\t{revinfo}\t{openssl_serial(e.serial)}\tunknown\t"
+                      f"/O=Bench/CN=revoked {n}\n")
+    path.with_name(path.name + ".attr").write_text("unique_subject = no\n")
+
+
+def openssl_gencrl(folder: Path) -> bytes:
+    done = subprocess.run(["openssl", "ca", "-config", "openssl.cnf", "-gencrl", "-out",
+                           "crl.pem", "-batch"], cwd=folder, capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"openssl ca -gencrl failed:\n{done.stderr.decode(errors='replace')}")
+    return (folder / "crl.pem").read_bytes()
+
+
+def same_content(ours: x509.CertificateRevocationList,
+                 theirs: x509.CertificateRevocationList) -> str:
+    """A quick check that both CRLs list the same serials with the same reasons."""
+    def table(crl):
+        out = {}
+        for r in crl:
+            try:
+                reason = r.extensions.get_extension_for_class(x509.CRLReason).value.reason
+            except x509.ExtensionNotFound:
+                reason = None
+            out[r.serial_number] = reason
+        return out
+    a, b = table(ours), table(theirs)
+    if a == b:
+        return "same serials and reasons"
+    return f"DIFFER: {len(a)} vs {len(b)} entries, {sum(a.get(k) != v for k, v in b.items())} differ"
+
+
+# -- services.status.publish_crl -----------------------------------------------------------
+
+def fill_database(app, entries: list[RevokedEntry], done: int) -> None:
+    """Revoked certificate rows for entries[done:], owned by the demo customer."""
+    from models import Certificate, Customer, db
+    from services import clock
+    customer = Customer.get(Customer.code == "P0000001")
+    now = clock.now()
+    rows = [{"serial": format(e.serial, "040x"), "customer": customer.id,
+             "cert_type": "personal-banking", "status": "suspended"
+             if e.reason == "certificate-hold" else "revoked", "subject": f"CN=revoked {n}",
+             "not_before": now - dt.timedelta(days=1), "not_after": now + dt.timedelta(days=365),
+             "der": b"", "key_generated_here": True, "revoked_at": clock.naive(e.revoked_at),
+             "revocation_reason": e.reason, "created_at": now}
+            for n, e in enumerate(entries[done:], start=done)]
+    with db.atomic():
+        for start in range(0, len(rows), 2000):
+            Certificate.insert_many(rows[start:start + 2000]).execute()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-publish", action="store_true",
+                        help="skip timing services.status.publish_crl")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    if shutil.which("openssl") is None:
+        raise SystemExit("openssl not found")
+    sizes = sorted(args.sizes)
+
+    tmp = Path(tempfile.mkdtemp(prefix="certcenter-bench-crl-"))
+    try:
+        print(f"Setting up an instance in {tmp} …", flush=True)
+        inst = make_instance(tmp / "instance")
+        issuing_cert, issuing_key = inst.issuing_cert, inst.key("issuing")
+        ossl = tmp / "openssl"
+        ossl.mkdir()
+        (ossl / "openssl.cnf").write_text(OPENSSL_CNF)
+        (ossl / "issuing.pem").write_bytes(issuing_cert.public_bytes(serialization.Encoding.PEM))
+        inst.write_plain_key("issuing", ossl / "issuing.key")
+        all_entries = make_entries(sizes[-1])
+
+        app = None
+        if not args.no_publish:
+            flask(inst.folder, "demo", "seed")
+            os.environ.update(instance_env(inst.folder))
+            from app import create_app
+            app = create_app()
+
+        now = dt.datetime.now(dt.timezone.utc)
+        rows, filled = [], 0
+        for size in sizes:
+            entries = all_entries[:size]
+            print(f"{size:,} entries …", flush=True)
+
+            def ours():
+                crl = build_crl(issuing_cert, issuing_key, entries, 7, now,
+                                now + dt.timedelta(days=1))
+                return crl.public_bytes(serialization.Encoding.DER)
+            t_ours = best(args.repeat, ours)
+            der = ours()
+
+            t_publish = None
+            if app is not None:
+                from models import db
+                from services import status
+                with app.app_context(), db.connection_context():
+                    fill_database(app, all_entries[:size], filled)
+                    filled = size
+                    t_publish = best(args.repeat, status.publish_crl)
+                    published = status.latest_crl()
+                    if published.entries != size:
+                        raise SystemExit(f"publish_crl listed {published.entries}, not {size}")
+
+            write_index(ossl / "index.txt", entries, issuing_cert.not_valid_after_utc)
+            (ossl / "crlnumber").write_text("07\n")
+            t_openssl = best(args.repeat, lambda: openssl_gencrl(ossl))
+            theirs = x509.load_pem_x509_crl(openssl_gencrl(ossl))
+            check = same_content(x509.load_der_x509_crl(der), theirs)
+            rows.append((size, t_ours, t_publish, t_openssl, len(der),
+                         len(theirs.public_bytes(serialization.Encoding.DER)), check))
+
+        print()
+        print(f"CRL generation, RSA-{issuing_key.key_size} issuing key, SHA-256, best of "
+              f"{args.repeat} (seconds); {os.cpu_count()} CPUs")
+        header = (f"{'entries':>8}{'certcenter':>12}{'publish':>10}{'openssl':>10}"
+                  f"{'ratio':>8}{'DER bytes (ours/openssl)':>27}  check")
+        print(header)
+        for size, t_ours, t_publish, t_openssl, n_ours, n_theirs, check in rows:
+            publish = f"{t_publish:.3f}" if t_publish is not None else "-"
+            print(f"{size:>8,}{t_ours:>12.3f}{publish:>10}{t_openssl:>10.3f}"
+                  f"{t_ours / t_openssl:>8.2f}{f'{n_ours:,} / {n_theirs:,}':>27}  {check}")
+        print("ratio = certcenter (build_crl + DER) / openssl ca -gencrl")
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

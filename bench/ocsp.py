@@ -1,0 +1,272 @@
+"""OCSP throughput: CertCenter's POST /ocsp under gunicorn against `openssl ocsp`.
+
+Run by hand from the repository root (never in CI, never by pytest):
+
+    .venv/bin/python bench/ocsp.py [--requests 5000] [--concurrency 4] [--workers 2]
+
+What it does:
+  1. a temporary instance folder: `ca init`, `demo seed`, two `certs issue` for P0000001
+     (the second replaces the first, so the first is revoked as superseded);
+  2. one DER OCSP request (SHA-1 CertID, no nonce) for the valid certificate;
+  3. gunicorn, `--workers 2`, serving `app:create_app()` on 127.0.0.1, cache warmed, then
+     `ab -q -n N -c 4 -p req.der -T application/ocsp-request http://127.0.0.1:PORT/ocsp`;
+  4. `openssl ocsp -index index.txt … -multi 2` for the same two certificates, with the same
+     (decrypted) OCSP signer, and the same ab run;
+  5. each server's answer checked once with cryptography (signature, serial, status good;
+     the revoked certificate answers "revoked"), so both do the same work;
+  6. requests/s for both and the ratio certcenter/openssl.
+
+Requires ApacheBench (`apt-get install -y apache2-utils`), openssl and gunicorn (.venv).
+
+`openssl ocsp -port N` (OpenSSL 3.0) takes a bare port number and listens on every interface.
+So that nothing is reachable from outside, the script re-runs itself in a private network
+namespace (`unshare --map-root-user --net`, no root needed) whose only interface is loopback;
+both servers and ab run in there. `--no-netns` skips that (openssl then listens on all
+interfaces for the length of its run).
+ab speaks HTTP/1.0 and opens a new connection per request, so connection set-up is part of
+every measured request on both sides.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from cryptography.x509 import ocsp  # noqa: E402
+
+from _common import (BIN, ROOT, flask, free_port, instance_env, issue,  # noqa: E402
+                     make_instance, openssl_serial, openssl_subject, openssl_time)
+
+
+def build_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
+    return (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1())
+            .build().public_bytes(serialization.Encoding.DER))
+
+
+def post(url: str, der: bytes, timeout: float = 10) -> bytes:
+    req = urllib.request.Request(url, data=der,
+                                 headers={"Content-Type": "application/ocsp-request"})
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        return response.read()
+
+
+def check_answer(der: bytes, cert: x509.Certificate, signer: x509.Certificate,
+                 expected: ocsp.OCSPCertStatus, who: str) -> None:
+    """One answer, verified as a relying party would: successful, signed by the delegated
+    signer, about this serial, with the expected status."""
+    response = ocsp.load_der_ocsp_response(der)
+    if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        raise SystemExit(f"{who}: response status {response.response_status}")
+    signer.public_key().verify(response.signature, response.tbs_response_bytes,
+                               padding.PKCS1v15(), response.signature_hash_algorithm)
+    if response.serial_number != cert.serial_number:
+        raise SystemExit(f"{who}: answered about serial {response.serial_number:x}")
+    if response.certificate_status is not expected:
+        raise SystemExit(f"{who}: status {response.certificate_status}, expected {expected}")
+    if response.next_update_utc is None:
+        raise SystemExit(f"{who}: no nextUpdate")
+
+
+def wait_until_up(url: str, der: bytes, process: subprocess.Popen, what: str,
+                  seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with {process.returncode}")
+        try:
+            post(url, der, timeout=2)
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not answer within {seconds:.0f} s") from None
+            time.sleep(0.2)
+
+
+def run_ab(url: str, request_file: Path, requests: int, concurrency: int) -> dict:
+    command = ["ab", "-q", "-n", str(requests), "-c", str(concurrency), "-p", str(request_file),
+               "-T", "application/ocsp-request", url]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"ab failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+    def field(label: str, default: str | None = None) -> str:
+        match = re.search(rf"^{re.escape(label)}:\s+(\S+)", done.stdout, re.M)
+        if match is None:
+            if default is None:
+                raise SystemExit(f"no '{label}' in ab's output:\n{done.stdout}")
+            return default
+        return match.group(1)
+
+    return {"rps": float(field("Requests per second")),
+            "mean_ms": float(field("Time per request")),
+            "complete": int(field("Complete requests")),
+            "failed": int(field("Failed requests")),
+            "non2xx": int(field("Non-2xx responses", "0")),
+            "length": int(field("Document Length").split()[0])}
+
+
+def start(command: list[str], log: Path, env: dict | None = None, cwd: Path | None = None):
+    # A process group of its own, so the whole group (gunicorn's or openssl's workers) can
+    # be ended by this process id alone. Not a new session: `openssl ocsp -multi` calls
+    # setpgid(0, 0), which fails for a session leader, and then exits 1.
+    return subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
+                            cwd=cwd, process_group=0)
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def enter_netns() -> None:
+    """Re-run this script in a new network namespace with only loopback, up."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        raise SystemExit("unshare/ip not found; run with --no-netns (openssl ocsp will then "
+                         "listen on all interfaces while it runs)")
+    command = ["unshare", "--map-root-user", "--net", "sh", "-c",
+               'ip link set lo up && exec "$@"', "sh",
+               sys.executable, str(Path(__file__).resolve()), "--in-netns", *sys.argv[1:]]
+    sys.stdout.flush()
+    os.execvp(command[0], command)
+
+
+def write_index(path: Path, good: x509.Certificate, revoked: x509.Certificate) -> None:
+    """openssl ca's database: V for the valid certificate, R (superseded) for the other."""
+    now = time.gmtime()
+    revoked_at = time.strftime("%y%m%d%H%M%SZ", now)
+    lines = [
+        "\t".join(["V", openssl_time(good.not_valid_after_utc), "",
+                   openssl_serial(good.serial_number), "unknown", openssl_subject(good.subject)]),
+        "\t".join(["R", openssl_time(revoked.not_valid_after_utc), revoked_at + ",superseded",
+                   openssl_serial(revoked.serial_number), "unknown",
+                   openssl_subject(revoked.subject)]),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # openssl also wants the attribute file next to the index.
+    path.with_name(path.name + ".attr").write_text("unique_subject = no\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", "-n", type=int, default=5000)
+    parser.add_argument("--concurrency", "-c", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gunicorn workers and openssl ocsp -multi (default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--no-netns", action="store_true",
+                        help="do not isolate in a loopback-only network namespace")
+    parser.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.no_netns and not args.in_netns:
+        enter_netns()                                   # does not return
+    for tool in ("ab", "openssl"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found (ab: apt-get install -y apache2-utils)")
+    if not (BIN / "gunicorn").exists():
+        raise SystemExit(f"{BIN / 'gunicorn'} missing: .venv/bin/pip install -r requirements.txt")
+
+    tmp = Path(tempfile.mkdtemp(prefix="certcenter-bench-ocsp-"))
+    gunicorn = responder = None
+    try:
+        print(f"Setting up an instance in {tmp} …", flush=True)
+        inst = make_instance(tmp / "instance")
+        flask(inst.folder, "demo", "seed")
+        revoked = issue(inst, tmp / "first")
+        good = issue(inst, tmp / "second")          # replaces (revokes) the first
+        request_der = build_request(good, inst.issuing_cert)
+        revoked_der = build_request(revoked, inst.issuing_cert)
+        request_file = tmp / "req.der"
+        request_file.write_bytes(request_der)
+        signer_bits = inst.ocsp_cert.public_key().key_size
+
+        # -- CertCenter under gunicorn --------------------------------------------------
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/ocsp"
+        gunicorn = start([str(BIN / "gunicorn"), "--workers", str(args.workers),
+                          "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+                          "app:create_app()"],
+                         tmp / "gunicorn.log", env=instance_env(inst.folder), cwd=ROOT)
+        wait_until_up(url, request_der, gunicorn, "gunicorn")
+        for _ in range(10 * args.workers):                 # every worker signs once, caches
+            post(url, request_der)
+        check_answer(post(url, request_der), good, inst.ocsp_cert, ocsp.OCSPCertStatus.GOOD,
+                     "certcenter")
+        check_answer(post(url, revoked_der), revoked, inst.ocsp_cert,
+                     ocsp.OCSPCertStatus.REVOKED, "certcenter")
+        print(f"certcenter: gunicorn, {args.workers} sync workers, port {port}; "
+              f"ab -n {args.requests} -c {args.concurrency} …", flush=True)
+        ours = run_ab(url, request_file, args.requests, args.concurrency)
+        stop(gunicorn)
+        gunicorn = None
+
+        # -- openssl ocsp -------------------------------------------------------------------
+        ca = tmp / "openssl"
+        ca.mkdir()
+        write_index(ca / "index.txt", good, revoked)
+        (ca / "issuing.pem").write_bytes(inst.issuing_cert.public_bytes(serialization.Encoding.PEM))
+        (ca / "ocsp.pem").write_bytes(inst.ocsp_cert.public_bytes(serialization.Encoding.PEM))
+        inst.write_plain_key("ocsp", ca / "ocsp.key")
+        port2 = free_port()
+        url2 = f"http://127.0.0.1:{port2}/ocsp"
+        # Same shape of answer as CertCenter's: responder by key hash, signer certificate
+        # included, SHA-256 signature, nextUpdate one hour on.
+        responder = start(["openssl", "ocsp", "-index", "index.txt",
+                           "-port", str(port2), "-rsigner", "ocsp.pem",
+                           "-rkey", "ocsp.key", "-CA", "issuing.pem", "-rmd", "sha256",
+                           "-resp_key_id", "-nmin", "60", "-multi", str(args.workers)],
+                          tmp / "openssl.log", cwd=ca)
+        wait_until_up(url2, request_der, responder, "openssl ocsp")
+        check_answer(post(url2, request_der), good, inst.ocsp_cert, ocsp.OCSPCertStatus.GOOD,
+                     "openssl")
+        check_answer(post(url2, revoked_der), revoked, inst.ocsp_cert,
+                     ocsp.OCSPCertStatus.REVOKED, "openssl")
+        print(f"openssl:    openssl ocsp -multi {args.workers}, port {port2}; "
+              f"ab -n {args.requests} -c {args.concurrency} …", flush=True)
+        theirs = run_ab(url2, request_file, args.requests, args.concurrency)
+        stop(responder)
+        responder = None
+
+        # -- report ---------------------------------------------------------------------
+        print()
+        print(f"OCSP POST, 1 good certificate, SHA-1 CertID, no nonce, RSA-{signer_bits} "
+              f"signer, ab -n {args.requests} -c {args.concurrency} (HTTP/1.0, "
+              f"new connection per request), {os.cpu_count()} CPUs")
+        print(f"{'server':<34}{'req/s':>10}{'ms/req':>9}{'failed':>8}{'non-2xx':>9}{'bytes':>7}")
+        for name, r in ((f"certcenter (gunicorn -w {args.workers})", ours),
+                        (f"openssl ocsp -multi {args.workers}", theirs)):
+            print(f"{name:<34}{r['rps']:>10.1f}{r['mean_ms']:>9.3f}{r['failed']:>8}"
+                  f"{r['non2xx']:>9}{r['length']:>7}")
+        print(f"ratio certcenter/openssl: {ours['rps'] / theirs['rps']:.2f}")
+    finally:
+        stop(gunicorn)
+        stop(responder)
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
