@@ -4,7 +4,7 @@ from peewee import DateTimeField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models.db import db
-from models.tables import ALL_TABLES, Crl
+from models.tables import ALL_TABLES, Crl, Transfer
 
 
 class SchemaVersion(Model):
@@ -37,6 +37,10 @@ def _v3_crl(database):
                          "ON certificate (status, not_after)")
 
 
+def _v4_transfer(database):
+    database.create_tables([Transfer])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -45,6 +49,7 @@ MIGRATIONS = [
      _v2_sessions_valid_from),
     (3, "crl table; certificate.status_changed_at; certificates indexed by status",
      _v3_crl),
+    (4, "transfer: certificate files moving between devices", _v4_transfer),
 ]
 
 

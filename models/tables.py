@@ -134,5 +134,20 @@ class Crl(BaseModel):
     der = BlobField()
 
 
+class Transfer(BaseModel):
+    """Certificate files on their way from one device to another (인증서 내보내기/가져오기).
+    The files are encrypted under a key derived from the one-time code, which is not kept."""
+    locator = CharField(index=True)               # the code's first 4 digits: which transfer
+    code_hmac = CharField(unique=True)
+    salt = BlobField()
+    sealed = BlobField(null=True)                 # nonce + AES-256-GCM ciphertext
+    kind = CharField()                            # npki | p12
+    filename = CharField()
+    wrong_tries = IntegerField(default=0)
+    expires_at = DateTimeField()
+    received_at = DateTimeField(null=True)
+    created_at = DateTimeField()
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
-              Download, Notification, AuditEvent, Crl]
+              Download, Notification, AuditEvent, Crl, Transfer]

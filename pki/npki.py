@@ -1,4 +1,8 @@
-"""NPKI files (signCert.der + signPri.key in the NPKI folder layout), the KISA VID and npkiIdentifyData."""
+"""NPKI files (signCert.der + signPri.key in the NPKI folder layout), the KISA VID and npkiIdentifyData.
+
+signPri.key comes in three families (DESIGN.md, Files): seedCBCWithSHA1 (PBKDF1 + SEED), PBES2 with
+PBKDF2 + seedCBC, and PBES2 with PBKDF2 + AES-CBC. All are read; all can be written (SCHEMES).
+"""
 
 import hashlib
 import io
@@ -9,22 +13,25 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import SEED
 from cryptography.hazmat.primitives import padding, serialization
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import char, namedtype, tag, univ
-from pyasn1_alt_modules import rfc5208, rfc5280
+from pyasn1_alt_modules import rfc5208, rfc5280, rfc8018
 
 from .errors import PkiError
 from .profile import IDENTIFY_DATA_OID, KST
 
 RANDOM_NUM_OID = "1.2.410.200004.10.1.1.3"
 SEED_CBC_WITH_SHA1 = "1.2.410.200004.1.15"
+PBES2 = "1.2.840.113549.1.5.13"
+_PBKDF2 = "1.2.840.113549.1.5.12"
+_SEED_CBC = "1.2.410.200004.1.4"
 _VID_USER_INFO_OID = "1.2.410.200004.10.1.1.1"
 _SHA256_OID = "2.16.840.1.101.3.4.2.1"
 _HASHES = {_SHA256_OID: hashlib.sha256}
 
 # The file chooses the iteration count; bound the CPU a hostile upload can make us spend.
-_MAX_ITERATIONS = 1_000_000
+MAX_ITERATIONS = 1_000_000
 
 
 class _SeedParams(univ.Sequence):
@@ -86,8 +93,15 @@ def _pbkdf1_sha1(password: bytes, salt: bytes, iterations: int) -> bytes:
     return dk
 
 
+def _password_bytes(password: str) -> bytes:
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a broken form decoder: no file has it as password
+        raise PkiError("key_password_incorrect", "password not encodable") from None
+
+
 def _seed_key_iv(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
-    dk = _pbkdf1_sha1(password.encode("utf-8"), salt, iterations)
+    dk = _pbkdf1_sha1(_password_bytes(password), salt, iterations)
     return dk[:16], hashlib.sha1(dk[16:20]).digest()[:16]
 
 
@@ -96,15 +110,110 @@ def _seed_cbc_with_sha1_decrypt(params, password: str, ciphertext: bytes) -> byt
         raise PkiError("key_unreadable", "seedCBCWithSHA1 without parameters")
     p = _decode(bytes(params), _SeedParams(), "key_unreadable")
     iterations = int(p["iterations"])
-    if not 1 <= iterations <= _MAX_ITERATIONS:
+    if not 1 <= iterations <= MAX_ITERATIONS:
         raise PkiError("key_unreadable", f"iteration count {iterations} out of range")
     key, iv = _seed_key_iv(password, bytes(p["salt"]), iterations)
     return _cbc_decrypt(SEED(key), iv, ciphertext)
 
 
+# PBKDF2 pseudo-random functions by OID: hashlib name. RFC 8018 makes HMAC-SHA1 the default when
+# the PRF is absent (Korean toolkits' PBES2-SEED files); OpenSSL writes HMAC-SHA256.
+_PRFS = {
+    "1.2.840.113549.2.7": "sha1",
+    "1.2.840.113549.2.8": "sha224",
+    "1.2.840.113549.2.9": "sha256",
+    "1.2.840.113549.2.10": "sha384",
+    "1.2.840.113549.2.11": "sha512",
+}
+_PRF_OIDS = {name: oid for oid, name in _PRFS.items()}
+
+# PBES2 encryption schemes by OID: (algorithm class, key bytes, writer scheme name prefix).
+_PBES2_CIPHERS = {
+    _SEED_CBC: (SEED, 16, "pbes2-seed"),
+    "2.16.840.1.101.3.4.1.2": (algorithms.AES, 16, "pbes2-aes128"),
+    "2.16.840.1.101.3.4.1.22": (algorithms.AES, 24, "pbes2-aes192"),
+    "2.16.840.1.101.3.4.1.42": (algorithms.AES, 32, "pbes2-aes256"),
+}
+
+# Writer schemes: name -> (encryption scheme OID, PRF hash or None for SEED's own PBKDF1 scheme).
+SCHEMES = {
+    "seed-cbc-sha1": (SEED_CBC_WITH_SHA1, None),
+    "pbes2-seed-sha1": (_SEED_CBC, "sha1"),
+    "pbes2-seed-sha256": (_SEED_CBC, "sha256"),
+    "pbes2-aes128": ("2.16.840.1.101.3.4.1.2", "sha256"),
+    "pbes2-aes192": ("2.16.840.1.101.3.4.1.22", "sha256"),
+    "pbes2-aes256": ("2.16.840.1.101.3.4.1.42", "sha256"),
+}
+
+
+class _Pbes2:
+    """The parsed parameters of a PBES2 AlgorithmIdentifier: everything needed to derive and decrypt."""
+
+    def __init__(self, params):
+        if params is None or not params.isValue:
+            raise PkiError("key_unreadable", "PBES2 without parameters")
+        p = _decode(bytes(params), rfc8018.PBES2_params(), "key_unreadable")
+        kdf, scheme = p["keyDerivationFunc"], p["encryptionScheme"]
+        kdf_oid, cipher_oid = str(kdf["algorithm"]), str(scheme["algorithm"])
+        if kdf_oid != _PBKDF2:
+            raise PkiError("key_unsupported", f"PBES2 key derivation {kdf_oid}")
+        if cipher_oid not in _PBES2_CIPHERS:
+            raise PkiError("key_unsupported", f"PBES2 encryption scheme {cipher_oid}")
+        self.cipher, self.key_bytes, prefix = _PBES2_CIPHERS[cipher_oid]
+        if not kdf["parameters"].isValue:
+            raise PkiError("key_unreadable", "PBKDF2 without parameters")
+        k = _decode(bytes(kdf["parameters"]), rfc8018.PBKDF2_params(), "key_unreadable")
+        if k["salt"].getName() != "specified":
+            raise PkiError("key_unsupported", "PBKDF2 salt from another source")
+        self.salt = bytes(k["salt"]["specified"])
+        self.iterations = int(k["iterationCount"])
+        if not 1 <= self.iterations <= MAX_ITERATIONS:
+            raise PkiError("key_unreadable", f"iteration count {self.iterations} out of range")
+        if k["keyLength"].isValue and int(k["keyLength"]) != self.key_bytes:
+            raise PkiError("key_unreadable", f"PBKDF2 key length {int(k['keyLength'])} does not fit the cipher")
+        prf_oid = str(k["prf"]["algorithm"])
+        if prf_oid not in _PRFS:
+            raise PkiError("key_unsupported", f"PBKDF2 PRF {prf_oid}")
+        self.prf = _PRFS[prf_oid]
+        if not scheme["parameters"].isValue:
+            raise PkiError("key_unreadable", "PBES2 cipher without an IV")
+        self.iv = bytes(_decode(bytes(scheme["parameters"]), univ.OctetString(), "key_unreadable"))
+        if len(self.iv) != 16:
+            raise PkiError("key_unreadable", f"IV of {len(self.iv)} bytes")
+        # SEED names its PRF because Korean toolkits write both; the AES names are OpenSSL's and our
+        # writer uses HMAC-SHA256 for them, which is what re-encrypting "in the format uploaded" needs.
+        if prefix == "pbes2-seed":
+            self.scheme = "pbes2-seed-sha1" if self.prf == "sha1" else "pbes2-seed-sha256"
+        else:
+            self.scheme = prefix
+
+    def decrypt(self, password: str, ciphertext: bytes) -> bytes:
+        key = hashlib.pbkdf2_hmac(self.prf, _password_bytes(password), self.salt, self.iterations, self.key_bytes)
+        return _cbc_decrypt(self.cipher(key), self.iv, ciphertext)
+
+
+def _pbes2_decrypt(params, password: str, ciphertext: bytes) -> bytes:
+    return _Pbes2(params).decrypt(password, ciphertext)
+
+
+def _seed_cbc_with_sha1_scheme(params) -> str:
+    return "seed-cbc-sha1"
+
+
+def _pbes2_scheme(params) -> str:
+    return _Pbes2(params).scheme
+
+
 # Encryption schemes readers accept, by algorithm OID: f(parameters, password, ciphertext) -> plaintext.
 _DECRYPTERS = {
     SEED_CBC_WITH_SHA1: _seed_cbc_with_sha1_decrypt,
+    PBES2: _pbes2_decrypt,
+}
+
+# The same schemes for key_scheme(): f(parameters) -> writer scheme name.
+_SCHEME_NAMES = {
+    SEED_CBC_WITH_SHA1: _seed_cbc_with_sha1_scheme,
+    PBES2: _pbes2_scheme,
 }
 
 
@@ -128,14 +237,25 @@ def _cbc_encrypt(algorithm, iv: bytes, plaintext: bytes) -> bytes:
     return encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
 
 
-def _decrypt(data: bytes, password: str) -> bytes:
+def _encryption_algorithm(data: bytes, table: dict):
+    """(table entry for the file's encryption scheme, its parameters, the encrypted bytes)."""
     epki = _decode(data, rfc5208.EncryptedPrivateKeyInfo(), "key_unreadable")
     algorithm = epki["encryptionAlgorithm"]
     oid = str(algorithm["algorithm"])
-    decrypt = _DECRYPTERS.get(oid)
-    if decrypt is None:
-        raise PkiError("key_unreadable", f"unsupported encryption scheme {oid}")
-    return decrypt(algorithm["parameters"], password, bytes(epki["encryptedData"]))
+    if oid not in table:
+        raise PkiError("key_unsupported", f"encryption scheme {oid}")
+    return table[oid], algorithm["parameters"], bytes(epki["encryptedData"])
+
+
+def _decrypt(data: bytes, password: str) -> bytes:
+    decrypt, params, ciphertext = _encryption_algorithm(data, _DECRYPTERS)
+    return decrypt(params, password, ciphertext)
+
+
+def key_scheme(data: bytes) -> str:
+    """Which writer scheme (a key of SCHEMES) re-encrypts a signPri.key in the format it came in."""
+    name, params, _ = _encryption_algorithm(data, _SCHEME_NAMES)
+    return name(params)
 
 
 def _random_num(pki) -> bytes | None:
@@ -185,18 +305,53 @@ def _private_key_info(key, random_num: bytes | None) -> bytes:
     return encoder.encode(pki)
 
 
+def _pbes2_params(cipher_oid: str, prf: str, salt: bytes, iterations: int, iv: bytes) -> bytes:
+    kdf = rfc8018.PBKDF2_params()
+    kdf["salt"]["specified"] = salt
+    kdf["iterationCount"] = iterations
+    if prf != "sha1":  # HMAC-SHA1 is the DEFAULT, which DER leaves out
+        kdf["prf"]["algorithm"] = univ.ObjectIdentifier(_PRF_OIDS[prf])
+        kdf["prf"]["parameters"] = univ.Any(encoder.encode(univ.Null("")))
+    params = rfc8018.PBES2_params()
+    params["keyDerivationFunc"]["algorithm"] = univ.ObjectIdentifier(_PBKDF2)
+    params["keyDerivationFunc"]["parameters"] = univ.Any(encoder.encode(kdf))
+    params["encryptionScheme"]["algorithm"] = univ.ObjectIdentifier(cipher_oid)
+    params["encryptionScheme"]["parameters"] = univ.Any(encoder.encode(univ.OctetString(iv)))
+    return encoder.encode(params)
+
+
 def encrypt_private_key(key, password: str, random_num: bytes | None, iterations: int = 2048,
-                        salt: bytes | None = None) -> bytes:
-    """An NPKI signPri.key: EncryptedPrivateKeyInfo with seedCBCWithSHA1, as Korean toolkits write it."""
-    salt = os.urandom(8) if salt is None else salt
-    seed_key, iv = _seed_key_iv(password, salt, iterations)
-    params = _SeedParams()
-    params["salt"] = salt
-    params["iterations"] = iterations
+                        salt: bytes | None = None, scheme: str = "seed-cbc-sha1") -> bytes:
+    """An NPKI signPri.key: EncryptedPrivateKeyInfo in one of SCHEMES.
+
+    The default, seedCBCWithSHA1, is what Korean toolkits write; the PBES2 ones are the other variants
+    found in the wild, written so that a key can be re-encrypted in the format it was uploaded in.
+    """
+    if scheme not in SCHEMES:
+        raise PkiError("key_unsupported", f"scheme {scheme!r}")
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise PkiError("key_unsupported", f"iteration count {iterations} out of range")
+    cipher_oid, prf = SCHEMES[scheme]
+    plain = _private_key_info(key, random_num)
     epki = rfc5208.EncryptedPrivateKeyInfo()
-    epki["encryptionAlgorithm"]["algorithm"] = univ.ObjectIdentifier(SEED_CBC_WITH_SHA1)
-    epki["encryptionAlgorithm"]["parameters"] = univ.Any(encoder.encode(params))
-    epki["encryptedData"] = _cbc_encrypt(SEED(seed_key), iv, _private_key_info(key, random_num))
+    if prf is None:
+        salt = os.urandom(8) if salt is None else salt
+        seed_key, iv = _seed_key_iv(password, salt, iterations)
+        params = _SeedParams()
+        params["salt"] = salt
+        params["iterations"] = iterations
+        epki["encryptionAlgorithm"]["algorithm"] = univ.ObjectIdentifier(SEED_CBC_WITH_SHA1)
+        epki["encryptionAlgorithm"]["parameters"] = univ.Any(encoder.encode(params))
+        epki["encryptedData"] = _cbc_encrypt(SEED(seed_key), iv, plain)
+    else:
+        salt = os.urandom(16) if salt is None else salt
+        iv = os.urandom(16)
+        cipher, key_bytes, _ = _PBES2_CIPHERS[cipher_oid]
+        derived = hashlib.pbkdf2_hmac(prf, _password_bytes(password), salt, iterations, key_bytes)
+        epki["encryptionAlgorithm"]["algorithm"] = univ.ObjectIdentifier(PBES2)
+        epki["encryptionAlgorithm"]["parameters"] = univ.Any(
+            _pbes2_params(cipher_oid, prf, salt, iterations, iv))
+        epki["encryptedData"] = _cbc_encrypt(cipher(derived), iv, plain)
     return encoder.encode(epki)
 
 

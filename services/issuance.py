@@ -18,7 +18,6 @@ from pki import files as pki_files
 from pki import lint as pki_lint
 from pki import npki
 from pki.errors import PkiError
-from pki.passwords import password_problems
 from pki.profile import CERT_TYPES, KST, CertType, EndEntityRequest, end_entity_builder, validity_end
 from pki.serials import random_serial, serial_hex
 from services import audit, ca_store, clock, downloads, secrets, settings
@@ -26,6 +25,7 @@ from services.customers import normalise_business_number, rrn_lookup
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
+from services.passwords import check_new_password
 from services.status import publish_crl
 
 
@@ -153,14 +153,6 @@ def plan(customer: Customer, type_id: str) -> Plan:
     return Plan(kind, "issue")
 
 
-def check_password(password: str, again: str) -> None:
-    problems = password_problems(password or "")
-    if problems:
-        raise DomainError("password_" + problems[0], field="password")
-    if password != again:
-        raise DomainError("password_mismatch", field="password_again")
-
-
 def read_csr(data: bytes) -> x509.CertificateSigningRequest:
     try:
         return pki_csr.load_csr(data)
@@ -222,7 +214,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
         raise ValueError("give exactly one of password and csr_der")
     identity_number = _identity_number(customer, idn)
     if password is not None:
-        check_password(password, password)
+        check_new_password(password, password)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public_key, random_num = key.public_key(), os.urandom(20)
         holder = customer.name

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pyotp
 
-from models import Account, AttemptCounter, Customer, OneTimeCode, db
-from services import audit, clock, secrets
+from models import Account, Customer, OneTimeCode, db
+from services import audit, clock, limits, secrets
 from services.customers import (
     check_pin_format, normalise_account, normalise_business_number, rrn_lookup,
 )
@@ -20,8 +20,7 @@ from services.i18n import N_
 
 MAX_CUSTOMER_TRIES = 5
 LOCK_TIME = timedelta(minutes=30)
-MAX_CLIENT_FAILURES = 20            # per client address per CLIENT_WINDOW
-CLIENT_WINDOW = timedelta(hours=1)
+MAX_CLIENT_FAILURES = 20            # per client address per hour
 CODE_LIFE = timedelta(minutes=3)
 CODE_TRIES = 5
 RESEND_AFTER = timedelta(seconds=30)
@@ -37,29 +36,6 @@ class IdentityClaim:
     account: str
     pin: str
     business_number: str | None = None   # given: the customer is a business
-
-
-# -- per-client failure counting ---------------------------------------------------------
-
-def _client_key(client: str) -> str:
-    return "identity:" + client
-
-
-def _client_blocked(client: str) -> bool:
-    counter = AttemptCounter.get_or_none(AttemptCounter.key == _client_key(client))
-    return bool(counter and counter.window_start > clock.now() - CLIENT_WINDOW
-                and counter.count >= MAX_CLIENT_FAILURES)
-
-
-def _count_client_failure(client: str) -> None:
-    with db.atomic():
-        counter = AttemptCounter.get_or_none(AttemptCounter.key == _client_key(client))
-        if counter is None or counter.window_start <= clock.now() - CLIENT_WINDOW:
-            AttemptCounter.delete().where(AttemptCounter.key == _client_key(client)).execute()
-            AttemptCounter.create(key=_client_key(client), count=1, window_start=clock.now())
-        else:
-            AttemptCounter.update(count=AttemptCounter.count + 1).where(
-                AttemptCounter.id == counter.id).execute()
 
 
 # -- per-customer lockout -------------------------------------------------------------------
@@ -92,7 +68,7 @@ def _count_customer_failure(customer: Customer, what: str) -> None:
 def check_identity(claim: IdentityClaim, client: str) -> Customer:
     """Step one. Returns the customer, or raises one message for every kind of mismatch, so
     that the answer does not tell which detail was wrong."""
-    if _client_blocked(client):
+    if limits.blocked("identity:" + client, MAX_CLIENT_FAILURES):
         raise DomainError("client_blocked", status=429)
     try:
         rrn_hmac = rrn_lookup(claim.rrn)
@@ -104,7 +80,7 @@ def check_identity(claim: IdentityClaim, client: str) -> Customer:
         raise                      # a typing mistake, not a guess: no try is counted
     customer = Customer.get_or_none(Customer.rrn_hmac == rrn_hmac)
     if customer is None:
-        _count_client_failure(client)
+        limits.count_failure("identity:" + client)
         raise DomainError("identity_mismatch")
     _raise_if_locked(customer)
     owned = Account.get_or_none((Account.number == account) & (Account.customer == customer))
@@ -114,7 +90,7 @@ def check_identity(claim: IdentityClaim, client: str) -> Customer:
                and (customer.kind == "business") == (business_number is not None)
                and business_number == customer.business_number)
     if not matches:
-        _count_client_failure(client)
+        limits.count_failure("identity:" + client)
         _count_customer_failure(customer, "identity")
         raise DomainError("identity_mismatch")
     if customer.failed_tries:

@@ -10,13 +10,16 @@ document.addEventListener("htmx:afterSettle", function (event) {
     target.focus();
   }
 });
-// Tell screen reader users that a slow request is under way.
+// Tell screen reader users that a slow request is under way, and take that note away after
+// (only that note: a response may have put its own announcement there).
+var busyNote = "";
 document.addEventListener("htmx:beforeRequest", function (event) {
   var status = document.getElementById("status");
   var note = event.detail.elt.querySelector && event.detail.elt.querySelector(".indicator");
-  if (status && note) status.textContent = note.textContent;
+  if (status && note) status.textContent = busyNote = note.textContent;
 });
 document.addEventListener("htmx:afterRequest", function () {
   var status = document.getElementById("status");
-  if (status) status.textContent = "";
+  if (status && busyNote && status.textContent === busyNote) status.textContent = "";
+  busyNote = "";
 });

@@ -67,19 +67,22 @@ class Browserish:
 
     def get(self, url, **kwargs):
         response = self.client.get(url, **kwargs)
+        self._remember_token(response)
+        return response
+
+    def _remember_token(self, response) -> None:
+        if response.mimetype != "text/html":
+            return                                   # a downloaded file has no form
         found = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
         if found:
             self.token = found.group(1)
-        return response
 
     def post(self, url, data=None, follow=True, **kwargs):
         if self.token is None:
             self.get(url)
         data = {"csrf_token": self.token, **(data or {})}
         response = self.client.post(url, data=data, follow_redirects=follow, **kwargs)
-        found = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
+        self._remember_token(response)
         return response
 
 

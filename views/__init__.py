@@ -122,9 +122,11 @@ def days_left(not_after) -> int:
 
 
 def register(app) -> None:
-    from views import certstatus, downloads, issue, main, mycerts, pki_public, verify
+    from views import (certfiles, certstatus, downloads, issue, main, mycerts, pki_public,
+                       transfer, verify)
     from views.commands import register_commands
-    for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus):
+    for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus, transfer,
+                   certfiles):
         app.register_blueprint(module.bp)
     app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
     register_commands(app)

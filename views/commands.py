@@ -2,6 +2,7 @@
 the web pages."""
 import getpass
 import io
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -13,7 +14,8 @@ from flask.cli import AppGroup
 from models import Customer, db
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki.profile import CERT_TYPES
-from services import ca_store, customers, downloads, issuance, secrets, status, verification
+from services import (ca_store, customers, downloads, files, issuance, secrets, status,
+                      transfer, verification)
 from services.errors import DomainError
 from views.messages import message_for
 
@@ -279,9 +281,10 @@ jobs_cli = AppGroup("jobs", help="Periodic work, safe to run from cron.")
 
 @jobs_cli.command("run")
 def jobs_run():
-    """Purge expired downloads, re-publish the CRL every 12 hours, and re-issue the OCSP
-    signer a week before it expires."""
+    """Purge expired downloads and transfers, re-publish the CRL every 12 hours, and re-issue
+    the OCSP signer a week before it expires."""
     click.echo(f"Purged {downloads.purge_expired()} expired downloads.")
+    click.echo(f"Purged {transfer.purge()} expired transfers.")
     if status.crl_is_due():
         crl = status.publish_crl()
         click.echo(f"Published CRL {crl.number} with {crl.entries} entries.")
@@ -289,7 +292,32 @@ def jobs_run():
         click.echo(f"New OCSP signer, SHA-256 {ca_store.rotate_ocsp_signer('system:jobs')}")
 
 
+files_cli = AppGroup("files", help="Certificate files, for the support desk.")
+
+
+@files_cli.command("inspect")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--password-file", type=click.File("r"), help="First line: the password.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable, with randomNum in hex.")
+def files_inspect(paths, password_file, as_json):
+    """Say what certificate files are: subject, issuer, serial, validity, our status; the
+    key's encryption, whether the password opens it and the key matches. Exit status 0 when
+    everything given opens and matches, 1 otherwise."""
+    password = password_file.readline().rstrip("\r\n") if password_file else None
+    try:
+        found = files.inspect([(Path(p).name, Path(p).read_bytes()) for p in paths], password)
+    except DomainError as error:
+        _fail(error)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+    else:
+        for key, value in found.items():
+            if key != "random_num":
+                click.echo(f"{key.replace('_', ' '):20} {value}")
+    sys.exit(0 if found.get("ok") else 1)
+
+
 def register_commands(app) -> None:
     for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, ocsp_cli,
-                  jobs_cli):
+                  files_cli, jobs_cli):
         app.cli.add_command(group)

@@ -2,7 +2,7 @@
 The rules about the values themselves live in services."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, PasswordField, RadioField, StringField
 from wtforms.validators import InputRequired
 
@@ -60,3 +60,14 @@ class ReasonForm(FlaskForm):
     reason = RadioField(choices=["key-compromise", "affiliation-changed", "superseded",
                                  "cessation-of-operation"],
                         validators=[InputRequired(_l("Select why you are revoking it"))])
+
+
+class FilesForm(FlaskForm):
+    files = MultipleFileField(validators=[InputRequired(_l("Select your certificate files"))])
+
+
+class PasswordChangeForm(FlaskForm):
+    files = MultipleFileField(validators=[InputRequired(_l("Select your certificate files"))])
+    old_password = PasswordField(validators=[InputRequired(_l("Enter the current password"))])
+    password = PasswordField(validators=[InputRequired(_l("Enter a new password"))])
+    password_again = PasswordField(validators=[InputRequired(_l("Enter the new password again"))])

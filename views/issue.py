@@ -12,6 +12,7 @@ from pki.profile import CERT_TYPES
 from services import issuance, secrets
 from services.errors import DomainError
 from services.flows import claim_once
+from services.passwords import check_new_password
 from views import error_list, go, page, remember_flow, verification_is_fresh, verified
 from views.forms import ConfirmForm, CsrForm, KeyForm, PasswordForm, TermsForm, TypeForm
 
@@ -146,7 +147,7 @@ def password(customer, plan):
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            issuance.check_password(form.password.data, form.password_again.data)
+            check_new_password(form.password.data, form.password_again.data)
         except DomainError as error:
             return _ask("issue/password.html", form, error_list(error, "password"), plan=plan)
         _save(key="generate", csr=None,

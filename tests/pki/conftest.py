@@ -86,3 +86,37 @@ def issue_ee(make_request):
         req = make_request(not_before=now, not_after=profile.validity_end(now), **overrides)
         return ca.sign_certificate(profile.end_entity_builder(req, keys.issuing_cert), keys.issuing_key)
     return issue
+
+
+@pytest.fixture(scope="session")
+def ee_cert(ca_keys, ee_key):
+    """The standard test customer's certificate for ee_key, issued by the session CA."""
+    req = profile.EndEntityRequest(
+        cert_type=profile.CERT_TYPES["personal-banking"], holder_name="홍길동", unique_digits="0012345678901234",
+        bank_code="CCBANK", ca_org=ORG, public_key=ee_key.public_key(), not_before=NOW,
+        not_after=profile.validity_end(NOW), serial=serials.random_serial(), policy_arc=profile.DEFAULT_POLICY_ARC,
+        urls=profile.urls_for("https://cc.example.kr/"), identify_data=None)
+    return ca.sign_certificate(profile.end_entity_builder(req, ca_keys.issuing_cert), ca_keys.issuing_key)
+
+
+@pytest.fixture(scope="session")
+def openssl_p12(tmp_path_factory, ee_key, ee_cert):
+    """openssl_p12(password, legacy=False, iterations=2048) -> a .p12 of ee_key/ee_cert written by
+    `openssl pkcs12 -export`, with `-legacy` giving RC2-40 certificates and a 3DES key bag."""
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+
+    folder = tmp_path_factory.mktemp("openssl-p12")
+    (folder / "key.pem").write_bytes(ee_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (folder / "cert.pem").write_bytes(ee_cert.public_bytes(serialization.Encoding.PEM))
+
+    def make(password: str, legacy: bool = False, iterations: int = 2048) -> bytes:
+        out = folder / f"{int(legacy)}-{iterations}.p12"
+        run = subprocess.run(["openssl", "pkcs12", "-export", "-in", "cert.pem", "-inkey", "key.pem",
+                              "-out", out.name, "-passout", f"pass:{password}", "-iter", str(iterations)]
+                             + (["-legacy"] if legacy else []), cwd=folder, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return out.read_bytes()
+    return make

@@ -6,7 +6,6 @@ import zipfile
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings, strategies as st
 
 from pki import ca, npki, profile
@@ -90,14 +89,6 @@ def test_garbage_is_unreadable(data):
     with pytest.raises(PkiError) as e:
         npki.read_private_key(data, PASSWORD)
     assert e.value.code == "key_unreadable"
-
-
-def test_unsupported_scheme_is_unreadable(ee_key):
-    pbes2 = ee_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                 serialization.BestAvailableEncryption(b"pw"))
-    with pytest.raises(PkiError) as e:
-        npki.read_private_key(pbes2, "pw")
-    assert e.value.code == "key_unreadable" and "unsupported" in e.value.detail
 
 
 def test_huge_iteration_count_is_refused(ee_key):

@@ -1,0 +1,168 @@
+"""Copying certificate files between devices (인증서 내보내기/가져오기). One device sends the
+NPKI files or a .p12 and gets a one-time 12-digit code; another enters the code and receives
+exactly those files, once. The relay never sees the certificate password.
+
+The code's first four digits say which transfer is meant, so wrong codes can be counted
+against it (five destroy it); all twelve are the secret. Only an HMAC of the code is kept, and
+the files are sealed with AES-256-GCM under a key derived from the code with scrypt.
+"""
+import hashlib
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from models import Transfer, db
+from pki import npki
+from services import audit, clock, limits, secrets
+from services.files import issuer_organisation, read as read_files
+from services.errors import DomainError
+
+LIFE = timedelta(minutes=10)
+WRONG_CODES = 5                         # per transfer, then it is destroyed
+CLIENT_WRONG_CODES = 20                 # per client address per hour
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+@dataclass
+class Sent:
+    transfer: Transfer
+    code: str                            # shown once to the sender, never stored
+
+
+def _seal_key(code: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(code.encode(), salt=salt, dklen=32, **_SCRYPT)
+
+
+def _payload(files: list[tuple[str, bytes]]) -> tuple[str, str, bytes]:
+    """(kind, filename, bytes) to relay: a .p12 or an NPKI zip as it was sent; loose NPKI
+    files are put into the NPKI folder layout."""
+    found = read_files(files)
+    if found.p12 is not None:
+        if found.certificate is not None and found.encrypted_key is not None:
+            raise DomainError("bundle_ambiguous", field="files")
+        return "p12", "certificate.p12", found.p12
+    if found.certificate is None or found.encrypted_key is None:
+        raise DomainError("transfer_incomplete", field="files")
+    if found.certificate.not_valid_after_utc <= clock.aware(clock.now()):
+        raise DomainError("transfer_expired_certificate", field="files")
+    if len(files) == 1 and zipfile.is_zipfile(io.BytesIO(files[0][1])):
+        return "npki", "NPKI.zip", files[0][1]
+    return "npki", "NPKI.zip", npki.npki_zip(found.certificate, found.encrypted_key,
+                                             issuer_organisation(found.certificate))
+
+
+def _new_code() -> str:
+    """12 digits whose first four are not the locator of another live transfer."""
+    while True:
+        code = secrets.random_digits(12)
+        if not Transfer.select().where((Transfer.locator == code[:4])
+                                       & (Transfer.expires_at > clock.now())).exists():
+            return code
+
+
+def send(files: list[tuple[str, bytes]]) -> Sent:
+    kind, filename, payload = _payload(files)
+    code, salt, nonce = _new_code(), os.urandom(16), os.urandom(12)
+    sealed = nonce + AESGCM(_seal_key(code, salt)).encrypt(nonce, payload, code[:4].encode())
+    now = clock.now()
+    with db.atomic():
+        transfer = Transfer.create(locator=code[:4],
+                                   code_hmac=secrets.keyed_hash("transfer", code), salt=salt,
+                                   sealed=sealed, kind=kind, filename=filename,
+                                   expires_at=now + LIFE, created_at=now)
+        audit.record("anonymous", "transfer.send", str(transfer.id), kind=kind)
+    return Sent(transfer, code)
+
+
+def normalise_code(typed: str) -> str:
+    code = re.sub(r"[\s-]", "", typed or "")
+    if not re.fullmatch(r"\d{12}", code):
+        raise DomainError("transfer_code_format", field="code")
+    return code
+
+
+def _count_wrong(client: str, transfer: Transfer | None) -> None:
+    limits.count_failure("transfer:" + client)
+    if transfer is not None:
+        with db.atomic():
+            Transfer.update(wrong_tries=Transfer.wrong_tries + 1).where(
+                Transfer.id == transfer.id).execute()
+            # The fifth wrong code destroys the files.
+            Transfer.update(sealed=None).where(
+                (Transfer.id == transfer.id) & (Transfer.wrong_tries >= WRONG_CODES)).execute()
+            audit.record("anonymous", "transfer.wrong_code", str(transfer.id))
+
+
+@dataclass
+class Received:
+    filename: str
+    media_type: str
+    content: bytes
+
+
+def receive(typed_code: str, client: str) -> Received:
+    """The files behind the code, once."""
+    code = normalise_code(typed_code)
+    if limits.blocked("transfer:" + client, CLIENT_WRONG_CODES):
+        raise DomainError("client_blocked", status=429)
+    now = clock.now()
+    transfer = Transfer.get_or_none(Transfer.code_hmac == secrets.keyed_hash("transfer", code))
+    if transfer is None:
+        candidate = (Transfer.select().where((Transfer.locator == code[:4])
+                                             & (Transfer.expires_at > now)
+                                             & Transfer.sealed.is_null(False)).first())
+        _count_wrong(client, candidate)
+        raise DomainError("transfer_code_wrong", field="code")
+    if transfer.received_at is not None:
+        raise DomainError("transfer_used", status=410, field="code")
+    if transfer.sealed is None or transfer.expires_at <= now:
+        raise DomainError("transfer_gone", status=410, field="code")
+    sealed = bytes(transfer.sealed)
+    try:
+        payload = AESGCM(_seal_key(code, bytes(transfer.salt))).decrypt(
+            sealed[:12], sealed[12:], code[:4].encode())
+    except InvalidTag:
+        raise DomainError("transfer_gone", status=410, field="code") from None
+    with db.atomic():
+        taken = Transfer.update(received_at=now, sealed=None).where(
+            (Transfer.id == transfer.id) & Transfer.received_at.is_null()).execute()
+        if taken:
+            audit.record("anonymous", "transfer.receive", str(transfer.id))
+    if not taken:
+        raise DomainError("transfer_used", status=410, field="code")
+    media = "application/x-pkcs12" if transfer.kind == "p12" else "application/zip"
+    return Received(transfer.filename, media, payload)
+
+
+@dataclass
+class Progress:
+    state: str                           # waiting | received | expired
+    seconds_left: int
+
+
+def progress(transfer_id: int) -> Progress:
+    transfer = Transfer.get_or_none(Transfer.id == transfer_id)
+    now = clock.now()
+    if transfer is None:
+        return Progress("expired", 0)
+    if transfer.received_at is not None:
+        return Progress("received", 0)
+    if transfer.sealed is None or transfer.expires_at <= now:
+        return Progress("expired", 0)
+    return Progress("waiting", int((transfer.expires_at - now).total_seconds()))
+
+
+def purge() -> int:
+    """Delete expired transfers (received or destroyed ones hold no files already; their row
+    stays until expiry so that the sender's page can say what happened)."""
+    with db.atomic():
+        count = Transfer.delete().where(Transfer.expires_at <= clock.now()).execute()
+        if count:
+            audit.record("system", "transfer.purged", None, count=count)
+    return count
