@@ -4,7 +4,7 @@ from peewee import DateTimeField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models.db import db
-from models.tables import ALL_TABLES, Crl, Transfer
+from models.tables import ALL_TABLES, Crl, RegisteredCertificate, Transfer
 
 
 class SchemaVersion(Model):
@@ -41,6 +41,10 @@ def _v4_transfer(database):
     database.create_tables([Transfer])
 
 
+def _v5_registered_certificate(database):
+    database.create_tables([RegisteredCertificate])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -50,6 +54,8 @@ MIGRATIONS = [
     (3, "crl table; certificate.status_changed_at; certificates indexed by status",
      _v3_crl),
     (4, "transfer: certificate files moving between devices", _v4_transfer),
+    (5, "registered_certificate: other institutions' certificates customers registered",
+     _v5_registered_certificate),
 ]
 
 

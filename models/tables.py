@@ -149,5 +149,22 @@ class Transfer(BaseModel):
     created_at = DateTimeField()
 
 
+class RegisteredCertificate(BaseModel):
+    """Another institution's certificate a customer registered here (타기관 인증서 등록).
+    Only the certificate is kept, never its key."""
+    customer = ForeignKeyField(Customer, backref="registered", on_delete="CASCADE")
+    serial = CharField(max_length=40)             # the issuer's serial, 40-digit hex
+    issuer = TextField()                          # RFC 4514
+    subject = TextField()
+    not_before = DateTimeField()
+    not_after = DateTimeField()
+    der = BlobField()
+    registered_at = DateTimeField()
+
+    class Meta:
+        # A serial is unique only per issuer; the same certificate once per customer.
+        indexes = ((("customer", "issuer", "serial"), True),)
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
-              Download, Notification, AuditEvent, Crl, Transfer]
+              Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate]

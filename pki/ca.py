@@ -12,7 +12,7 @@ from .errors import PkiError
 from .profile import CERT_TYPES, add_years, key_identifiers, policy_oid
 from .serials import random_serial
 
-_PEM_ENCRYPTED_KEY = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+_PEM_ENCRYPTED_KEY_LABEL = b"ENCRYPTED PRIVATE KEY"   # the PEM label of an encrypted PKCS#8 key
 
 
 @dataclass
@@ -100,7 +100,7 @@ def load_key_pem(data: bytes, passphrase: bytes):
     """Load a key written by encrypt_key_pem."""
     # cryptography reports a wrong passphrase and a damaged file with the same ValueError;
     # the PEM label tells which one the operator has to fix.
-    if _PEM_ENCRYPTED_KEY not in data:
+    if _PEM_ENCRYPTED_KEY_LABEL not in data:
         raise PkiError("ca_key_unreadable", "not an encrypted PKCS#8 PEM key")
     try:
         return serialization.load_pem_private_key(data, passphrase)

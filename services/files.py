@@ -16,10 +16,28 @@ from services.errors import DomainError
 from services.passwords import check_new_password
 
 
+WRONG_PASSWORDS = 20          # wrong certificate passwords per client address per hour
+
+
 def read(files: list[tuple[str, bytes]]) -> "pki_bundle.Bundle":
     try:
         return pki_bundle.read_bundle(files)
     except PkiError as error:
+        raise DomainError(error.code, field="files", detail=error.detail or "") from None
+
+
+def open_with_password(found: "pki_bundle.Bundle", password: str, limit_key: str,
+                       field: str = "password") -> "pki_bundle.Opened":
+    """Open the key with the password a person typed. A wrong one counts against
+    `limit_key` (a client address), and is refused once the hour's limit is reached."""
+    if limits.blocked(limit_key, WRONG_PASSWORDS):
+        raise DomainError("client_blocked", status=429)
+    try:
+        return pki_bundle.open_bundle(found, password or "")
+    except PkiError as error:
+        if error.code in ("key_password_incorrect", "p12_password_incorrect"):
+            limits.count_failure(limit_key)
+            raise DomainError("password_wrong_for_files", field=field) from None
         raise DomainError(error.code, field="files", detail=error.detail or "") from None
 
 
@@ -48,9 +66,6 @@ def inspect(files: list[tuple[str, bytes]], password: str | None) -> dict:
 
 
 
-WRONG_PASSWORDS = 20          # per client address per hour
-
-
 @dataclass
 class NewFiles:
     filename: str
@@ -68,16 +83,7 @@ def change_password(files: list[tuple[str, bytes]], old: str, new: str, again: s
                     client: str) -> NewFiles:
     """The same certificate with its key encrypted under the new password, in the format it
     came in (an NPKI folder keeps its key scheme; a .p12 stays a .p12). Nothing is stored."""
-    if limits.blocked("password:" + client, WRONG_PASSWORDS):
-        raise DomainError("client_blocked", status=429)
-    found = read(files)
-    try:
-        opened = pki_bundle.open_bundle(found, old or "")
-    except PkiError as error:
-        if error.code in ("key_password_incorrect", "p12_password_incorrect"):
-            limits.count_failure("password:" + client)
-            raise DomainError("old_password_wrong", field="old_password") from None
-        raise DomainError(error.code, field="files", detail=error.detail or "") from None
+    opened = open_with_password(read(files), old, "password:" + client, field="old_password")
     check_new_password(new, again, field="password")
     cert = opened.certificate
     if opened.scheme == "pkcs12":

@@ -40,13 +40,19 @@ def chromium():
         browser.close()
 
 
+_open_contexts = []
+
+
 @pytest.fixture
 def live(app):
-    """The test's app, served for real on 127.0.0.1."""
+    """The test's app, served for real on 127.0.0.1. The browser contexts a test opened close
+    with it, so that later tests do not share the browser with stale pages."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.port}"
+    while _open_contexts:
+        _open_contexts.pop().close()
     server.shutdown()
     thread.join()
 
@@ -55,7 +61,10 @@ def new_page(chromium, live, javascript=True, language="ko-KR"):
     context = chromium.new_context(base_url=live, java_script_enabled=javascript,
                                    locale=language, accept_downloads=True)
     context.set_default_timeout(15000)
-    return context.new_page()
+    _open_contexts.append(context)
+    page = context.new_page()
+    page.bring_to_front()      # keyboard-opened file choosers need the focused page
+    return page
 
 
 def assert_accessible(page, what: str) -> None:

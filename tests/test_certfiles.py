@@ -51,7 +51,7 @@ def test_a_wrong_old_password_is_refused_and_limited(issued):
     for _ in range(files.WRONG_PASSWORDS):
         with pytest.raises(DomainError) as wrong:
             files.change_password([("NPKI.zip", issued["npki"])], "Wrong!pass1x", NEW, NEW, "10.9.9.9")
-        assert wrong.value.code == "old_password_wrong"
+        assert wrong.value.code == "password_wrong_for_files" and wrong.value.field == "old_password"
     with pytest.raises(DomainError) as blocked:
         files.change_password([("NPKI.zip", issued["npki"])], OLD, NEW, NEW, "10.9.9.9")
     assert blocked.value.code == "client_blocked"

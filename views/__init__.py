@@ -46,6 +46,14 @@ def go(endpoint: str, **values) -> Response:
     return response
 
 
+def attachment(content: bytes, media_type: str, filename: str) -> Response:
+    """A file for the browser to save; never cached on the way."""
+    response = Response(content, mimetype=media_type)
+    response.headers.set("Content-Disposition", "attachment", filename=filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def error_list(error, default_field: str | None = None) -> list:
     return [(error.field or default_field, message_for(error))]
 
@@ -123,10 +131,10 @@ def days_left(not_after) -> int:
 
 def register(app) -> None:
     from views import (certfiles, certstatus, downloads, issue, main, mycerts, pki_public,
-                       transfer, verify)
+                       possession, registration, transfer, verify)
     from views.commands import register_commands
     for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus, transfer,
-                   certfiles):
+                   certfiles, possession, registration):
         app.register_blueprint(module.bp)
     app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
     register_commands(app)

@@ -1,10 +1,10 @@
 """Certificate files a customer holds: change the certificate password. No verification: the
 files and the old password are the proof, and nothing is stored."""
-from flask import Blueprint, Response, request
+from flask import Blueprint, request
 
 from services import files
 from services.errors import DomainError
-from views import error_list, page
+from views import attachment, error_list, page
 from views.forms import PasswordChangeForm
 from views.transfer import MAX_FILES
 
@@ -23,8 +23,5 @@ def password():
         except DomainError as error:
             return page("certfiles/password.html", status=error.status,
                         errors=error_list(error, "files"), form=form)
-        response = Response(new.content, mimetype=new.media_type)
-        response.headers.set("Content-Disposition", "attachment", filename=new.filename)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return attachment(new.content, new.media_type, new.filename)
     return page("certfiles/password.html", form=form)

@@ -15,7 +15,7 @@ from models import Customer, db
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki.profile import CERT_TYPES
 from services import (ca_store, customers, downloads, files, issuance, secrets, status,
-                      transfer, verification)
+                      transfer, trust, verification)
 from services.errors import DomainError
 from views.messages import message_for
 
@@ -317,7 +317,38 @@ def files_inspect(paths, password_file, as_json):
     sys.exit(0 if found.get("ok") else 1)
 
 
+trust_cli = AppGroup("trust", help="Trust anchors: other institutions' root CAs, for "
+                     "registering their certificates.")
+
+
+@trust_cli.command("add")
+@click.argument("cert_file", type=click.File("rb"))
+@operator_option
+def trust_add(cert_file, operator):
+    """Trust a CA certificate (PEM or DER): customers may then register certificates it
+    issued. Adding the same one again changes nothing."""
+    try:
+        cert, added = trust.add_anchor(cert_file.read(), "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(("Added " if added else "Already trusted: ") + cert.subject.rfc4514_string())
+    click.echo(f"  SHA-256 {trust.fingerprint(cert)}")
+
+
+@trust_cli.command("list")
+def trust_list():
+    """List the trust anchors: subject, SHA-256 fingerprint, validity."""
+    found = trust.anchors()
+    if not found:
+        click.echo(f"No trust anchors in {trust.folder()}.")
+    for cert in found:
+        click.echo(cert.subject.rfc4514_string())
+        click.echo(f"  SHA-256 {trust.fingerprint(cert)}")
+        click.echo(f"  valid {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z to "
+                   f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
+
+
 def register_commands(app) -> None:
     for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, ocsp_cli,
-                  files_cli, jobs_cli):
+                  files_cli, jobs_cli, trust_cli):
         app.cli.add_command(group)

@@ -1,9 +1,9 @@
 """Single-use download links of a finished issuance."""
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from services import downloads
 from services.errors import DomainError
-from views import page
+from views import attachment, page
 from views.messages import message_for
 from flask_babel import gettext as _
 
@@ -17,7 +17,4 @@ def take(token):
     except DomainError as error:
         return page("error.html", status=error.status, title=_("This link no longer works"),
                     message=message_for(error))
-    response = Response(file.content, mimetype=file.media_type)
-    response.headers.set("Content-Disposition", "attachment", filename=file.filename)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return attachment(file.content, file.media_type, file.filename)

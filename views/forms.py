@@ -3,7 +3,7 @@ The rules about the values themselves live in services."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
-from wtforms import BooleanField, PasswordField, RadioField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
 
@@ -71,3 +71,17 @@ class PasswordChangeForm(FlaskForm):
     old_password = PasswordField(validators=[InputRequired(_l("Enter the current password"))])
     password = PasswordField(validators=[InputRequired(_l("Enter a new password"))])
     password_again = PasswordField(validators=[InputRequired(_l("Enter the new password again"))])
+
+
+class WayForm(FlaskForm):
+    way = RadioField(choices=["files", "signature"],
+                     validators=[InputRequired(_l("Select how to check your certificate"))])
+
+
+class PossessionFilesForm(FlaskForm):
+    files = MultipleFileField(validators=[InputRequired(_l("Select your certificate files"))])
+    password = PasswordField(validators=[InputRequired(_l("Enter the certificate password"))])
+
+
+class SignatureForm(FlaskForm):
+    signature = TextAreaField(validators=[InputRequired(_l("Paste the signature"))])

@@ -1,15 +1,15 @@
 """My certificates (내 인증서): the verified customer's certificates, their public files,
 and setting up an authenticator app."""
 import segno
-from flask import Blueprint, Response, abort, request, session
+from flask import Blueprint, abort, session
 from flask_babel import gettext as _
 
 from models import Certificate
 from pki import files as pki_files
 from pki.profile import CERT_TYPES
-from services import ca_store, clock, issuance, secrets, verification
+from services import ca_store, clock, issuance, registration, secrets, verification
 from services.errors import DomainError
-from views import days_left, error_list, go, page, verified
+from views import attachment, days_left, error_list, go, page, verified
 from views.forms import CodeForm
 
 bp = Blueprint("mycerts", __name__, url_prefix="/my")
@@ -29,7 +29,11 @@ def index(customer):
              "total_days": max(1, (cert.not_after - cert.not_before).days)}
             for cert in issuance.certificates_of(customer)]
     requests = [r for r in customer.requests if r.status in ("requested", "approved", "rejected")]
+    registered = [{"reg": reg, "names": registration.names(reg),
+                   "state": "expired" if reg.not_after <= clock.now() else "valid"}
+                  for reg in registration.registered_of(customer)]
     return page("mycerts/index.html", customer=customer, rows=rows, requests=requests,
+                registered=registered,
                 notice=session.pop("flash", None),
                 has_totp=verification.totp_secret(customer) is not None,
                 types=CERT_TYPES)
@@ -47,17 +51,14 @@ def _own(customer, serial) -> Certificate:
 @verified("mycerts.index")
 def certificate_file(customer, serial):
     cert = _own(customer, serial)
-    response = Response(bytes(cert.der), mimetype="application/pkix-cert")
-    response.headers.set("Content-Disposition", "attachment", filename=f"{cert.serial}.crt")
-    return response
+    return attachment(bytes(cert.der), "application/pkix-cert", f"{cert.serial}.crt")
 
 
 @bp.get("/chain.pem")
 @verified("mycerts.index")
 def chain_file(customer):
-    response = Response(pki_files.chain_pem(ca_store.chain()), mimetype="application/x-pem-file")
-    response.headers.set("Content-Disposition", "attachment", filename="chain.pem")
-    return response
+    return attachment(pki_files.chain_pem(ca_store.chain()), "application/x-pem-file",
+                      "chain.pem")
 
 
 @bp.route("/authenticator", methods=["GET", "POST"])

@@ -2,12 +2,12 @@
 the receive address) and receive (type the code, get the files once). No verification: the
 code is the key."""
 import segno
-from flask import Blueprint, Response, current_app, request, session, url_for
+from flask import Blueprint, current_app, request, session, url_for
 from flask_babel import gettext as _
 
 from services import secrets, transfer
 from services.errors import DomainError
-from views import error_list, go, is_htmx, page
+from views import attachment, error_list, go, is_htmx, page
 from views.forms import CodeForm, FilesForm
 
 bp = Blueprint("transfer", __name__, url_prefix="/transfer")
@@ -78,8 +78,5 @@ def receive():
         except DomainError as error:
             return page("transfer/receive.html", status=error.status,
                         errors=error_list(error, "code"), form=form)
-        response = Response(files.content, mimetype=files.media_type)
-        response.headers.set("Content-Disposition", "attachment", filename=files.filename)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return attachment(files.content, files.media_type, files.filename)
     return page("transfer/receive.html", form=form)

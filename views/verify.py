@@ -16,7 +16,8 @@ from views.forms import CodeForm, IdentityForm, MethodForm
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
 FLOWS = {"issue.terms", "issue.check", "mycerts.index", "mycerts.authenticator",
-         "certstatus.choose"}
+         "registration.upload",
+         "certstatus.choose", "possession.choose"}
 
 
 def _pending() -> Customer | None:
