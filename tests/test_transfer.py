@@ -183,7 +183,8 @@ def test_a_transfer_between_two_browsers(chromium, live, loose_files, tmp_path, 
         sender.wait_for_selector("#transfer-progress strong", timeout=12000)
         assert sender.locator("#status").inner_text().strip() != ""
     else:
-        sender.click("main a[href='/transfer/sent']")                # the Refresh link
+        with sender.expect_navigation():                             # the Refresh link
+            sender.click("main a[href='/transfer/sent']")
         assert sender.locator("#transfer-progress strong").count() == 1
 
 
