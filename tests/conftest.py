@@ -26,8 +26,8 @@ def ca_template(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def app(tmp_path, ca_template):
+def fresh_app(tmp_path, ca_template, **config):
+    """An app on a new instance folder holding a copy of the session's CA."""
     instance = tmp_path / "instance"
     instance.mkdir()
     for name in ("ca", "ca-passphrase", "master.key", "secret_key"):
@@ -35,8 +35,13 @@ def app(tmp_path, ca_template):
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, instance / name)
     clock.reset()
     ca_store.forget_ca()
-    application = create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
-                              "CERTCENTER_DEMO": "1"})
+    return create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
+                       "CERTCENTER_DEMO": "1", **config})
+
+
+@pytest.fixture
+def app(tmp_path, ca_template):
+    application = fresh_app(tmp_path, ca_template)
     assert application.config.get("WTF_CSRF_ENABLED", True), "tests run with CSRF on"
     # No app context stays pushed: each request gets its own, as in production (Flask-Babel
     # caches the language per context). Tests reach the database directly.

@@ -40,12 +40,11 @@ from pyhanko_certvalidator.policy_decl import (CertRevTrustPolicy, RevocationChe
                                                RevocationCheckingRule)
 from werkzeug.serving import make_server
 
-from app import create_app
 from models import Customer, db
 from pki import lint as pki_lint
 from pki.ocsp import MAX_REQUEST_BYTES
 from services import ca_store, clock, issuance, status
-from tests.conftest import VECTORS
+from tests.conftest import VECTORS, fresh_app
 
 PASSWORD = "Blue!sky42x"
 OPENSSL = shutil.which("openssl")
@@ -85,15 +84,7 @@ def rp(tmp_path, ca_template):
     server = make_server("127.0.0.1", 0, dispatch, threaded=True)
     base_url = f"http://127.0.0.1:{server.port}"
 
-    instance = tmp_path / "instance"
-    instance.mkdir()
-    for name in ("ca", "ca-passphrase", "master.key", "secret_key"):
-        source = ca_template / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, instance / name)
-    clock.reset()
-    ca_store.forget_ca()
-    application = create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
-                              "CERTCENTER_DEMO": "1", "CERTCENTER_BASE_URL": base_url})
+    application = fresh_app(tmp_path, ca_template, CERTCENTER_BASE_URL=base_url)
     holder["app"] = application
     db.connect(reuse_if_open=True)
     result = application.test_cli_runner().invoke(args=["demo", "seed"])
