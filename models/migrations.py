@@ -4,7 +4,7 @@ from peewee import DateTimeField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models.db import db
-from models.tables import ALL_TABLES, Crl, RegisteredCertificate, Transfer
+from models.tables import ALL_TABLES, Crl, RegisteredCertificate, Reminder, Transfer
 
 
 class SchemaVersion(Model):
@@ -45,6 +45,12 @@ def _v5_registered_certificate(database):
     database.create_tables([RegisteredCertificate])
 
 
+def _v6_renewal(database):
+    _add_column(database, "certificate", "auto_renew_days", IntegerField(null=True))
+    _add_column(database, "certificate", "renewal_started_at", DateTimeField(null=True))
+    database.create_tables([Reminder])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -56,6 +62,8 @@ MIGRATIONS = [
     (4, "transfer: certificate files moving between devices", _v4_transfer),
     (5, "registered_certificate: other institutions' certificates customers registered",
      _v5_registered_certificate),
+    (6, "renewal: certificate.auto_renew_days and renewal_started_at; reminder table",
+     _v6_renewal),
 ]
 
 

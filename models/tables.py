@@ -72,6 +72,11 @@ class Certificate(BaseModel):
     # else NULL: the unique index makes a second current one impossible, even under races.
     current_slot = CharField(null=True, unique=True)
     created_at = DateTimeField()
+    # Automatic renewal: how many days before expiry (7, 14 or 30), or NULL when off.
+    auto_renew_days = IntegerField(null=True)
+    # Set while a renewal is being signed: a second renewal of the same certificate (the
+    # web page and the cron job at once) stops before the CA key signs anything.
+    renewal_started_at = DateTimeField(null=True)
 
 
 class CertificateRequest(BaseModel):
@@ -166,5 +171,17 @@ class RegisteredCertificate(BaseModel):
         indexes = ((("customer", "issuer", "serial"), True),)
 
 
+class Reminder(BaseModel):
+    """An expiry reminder (30, 7 or 1 day before), recorded once per certificate and day:
+    the unique index is what keeps two job runs from both sending it."""
+    certificate = ForeignKeyField(Certificate, backref="reminders", on_delete="CASCADE")
+    days_before = IntegerField()
+    status = CharField()                          # sent | skipped (a later one was due)
+    created_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("certificate", "days_before"), True),)
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
-              Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate]
+              Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder]

@@ -97,8 +97,10 @@ OCSP_SIGNER_DAYS = 30
 OCSP_RENEW_BEFORE = timedelta(days=7)
 
 
-def ocsp_signer_due() -> bool:
-    return load_ca().ocsp_cert.not_valid_after_utc - clock.aware(clock.now()) < OCSP_RENEW_BEFORE
+def ocsp_signer_due(at=None) -> bool:
+    """Whether the OCSP signer is due to be re-issued at `at` (default now)."""
+    return (load_ca().ocsp_cert.not_valid_after_utc - clock.aware(at or clock.now())
+            < OCSP_RENEW_BEFORE)
 
 
 def rotate_ocsp_signer(actor: str) -> str:

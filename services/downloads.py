@@ -63,11 +63,19 @@ def take(token: str) -> File:
     return File(row.filename, row.media_type, bytes(row.content))
 
 
+def _expired(at):
+    return (Download.expires_at <= at) & Download.content.is_null(False)
+
+
+def expired_count(at) -> int:
+    """How many links' files a purge at `at` would delete."""
+    return Download.select().where(_expired(at)).count()
+
+
 def purge_expired() -> int:
     """Delete the files of links past their time. Returns how many were purged."""
     with db.atomic():
-        count = Download.update(content=None).where(
-            (Download.expires_at <= clock.now()) & Download.content.is_null(False)).execute()
+        count = Download.update(content=None).where(_expired(clock.now())).execute()
         if count:
             audit.record("system", "download.purged", None, count=count)
     return count

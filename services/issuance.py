@@ -35,6 +35,12 @@ def cert_type(type_id: str) -> CertType:
     return CERT_TYPES[type_id]
 
 
+def type_name(type_id: str, language: str) -> str:
+    """The type's name in a customer's language, for messages sent outside a page."""
+    kind = CERT_TYPES[type_id]
+    return kind.name_en if language == "en" else kind.name_ko
+
+
 def types_for(customer: Customer) -> list[CertType]:
     holder = "person" if customer.kind == "personal" else "business"
     return [t for t in CERT_TYPES.values() if t.holder == holder]
@@ -111,8 +117,7 @@ def approve_request(request_id: int, operator: str) -> CertificateRequest:
     notify(request.customer, "request_approved", N_(
         "[CertCenter] Your request for a %(type)s certificate was approved. Verify your "
         "identity on the certificate center site to set a password and download it."),
-        type=CERT_TYPES[request.cert_type].name_en if request.customer.language == "en"
-        else CERT_TYPES[request.cert_type].name_ko)
+        type=type_name(request.cert_type, request.customer.language))
     return request
 
 
@@ -195,6 +200,17 @@ def _unique_digits(customer: Customer, now) -> str:
             return digits
 
 
+def new_key(customer: Customer, idn: str, password: str):
+    """A key made here for `customer`: (key, randomNum, npkiIdentifyData with the VID of
+    `idn`, which is checked against the customer first)."""
+    identity_number = _identity_number(customer, idn or "")
+    check_new_password(password, password)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    random_num = os.urandom(20)
+    return key, random_num, npki.identify_data(
+        customer.name, npki.compute_vid(identity_number, random_num))
+
+
 def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
                       password: str | None = None, csr_der: bytes | None = None,
                       offer_downloads: bool = True) -> Issued:
@@ -205,75 +221,50 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
     certificate and chain are offered. Returns the certificate, its files and (unless
     `offer_downloads` is off, as for the operator CLI) their single-use links.
     """
-    config = settings.current()
     step = plan(customer, type_id)
     if step.action in ("request", "waiting"):
         raise DomainError("request_needed" if step.action == "request" else "request_waiting",
                           status=409)
     if (password is None) == (csr_der is None):
         raise ValueError("give exactly one of password and csr_der")
-    identity_number = _identity_number(customer, idn)
     if password is not None:
-        check_new_password(password, password)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public_key, random_num = key.public_key(), os.urandom(20)
-        holder = customer.name
-        identify_data = npki.identify_data(holder, npki.compute_vid(identity_number, random_num))
+        key, random_num, identify_data = new_key(customer, idn, password)
+        public_key = key.public_key()
     else:
+        _identity_number(customer, idn)
         key, public_key, random_num, identify_data = None, read_csr(csr_der).public_key(), None, None
 
-    ca = ca_store.load_ca()
     now = clock.now()
     not_after = step.keeps_expiry or clock.naive(validity_end(clock.aware(now)))
-
-    # 1. reserve a serial that was never used
-    serial = random_serial()
-    while Certificate.get_or_none(Certificate.serial == serial_hex(serial)):
-        serial = random_serial()
-    # 2. build the TBS from the type's profile
-    builder = end_entity_builder(EndEntityRequest(
-        cert_type=step.cert_type, holder_name=customer.name, unique_digits=_unique_digits(customer, now),
-        bank_code=config.bank_code, ca_org=config.ca_org, public_key=public_key,
-        not_before=clock.aware(now), not_after=clock.aware(not_after), serial=serial,
-        policy_arc=config.policy_arc, urls=ca_store.urls(), identify_data=identify_data),
-        ca.issuing_cert)
-    # 3. lint it, signed by a throwaway key, before the CA key signs anything
-    try:
-        pki_lint.require_clean(builder)
-    except PkiError as error:
-        audit.record(actor, "issue.lint_refused", serial_hex(serial), findings=error.detail)
-        raise DomainError("lint_failed", status=500) from None
-    # 4. sign with the issuing CA
-    cert = pki_ca.sign_certificate(builder, ca.issuing_key)
-    chain = [ca.issuing_cert, ca.root_cert]
-    files = _files(cert, chain, key, password, random_num, config.ca_org)
+    cert = sign_end_entity(customer, step.cert_type, public_key, identify_data, now, not_after,
+                           _unique_digits(customer, now), actor)
+    signpri = npki.encrypt_private_key(key, password, random_num) if key is not None else None
+    files = certificate_files(cert, key=key, password=password, signpri=signpri)
 
     # 5. store, and 6. audit, in one transaction
     try:
         with db.atomic():
-            replaced = None
-            if step.current:
-                replaced = step.current
+            # Every certificate of the type still in force is superseded: the current one,
+            # and a renewed predecessor still running out its days.
+            superseded = list(in_force(customer, type_id))
+            if step.current and step.current.id not in {c.id for c in superseded}:
+                raise DomainError("issue_conflict", status=409)
+            for old in superseded:
                 updated = Certificate.update(
                     status="revoked", revoked_at=now, revocation_reason="superseded",
                     status_changed_at=now, current_slot=None).where(
-                    (Certificate.id == replaced.id) & (Certificate.status.in_(["valid", "suspended"]))
-                    & (Certificate.current_slot == _slot(customer, type_id))).execute()
+                    (Certificate.id == old.id)
+                    & (Certificate.status.in_(["valid", "suspended"]))).execute()
                 if not updated:
                     raise DomainError("issue_conflict", status=409)
-            else:
-                Certificate.update(current_slot=None).where(
-                    Certificate.current_slot == _slot(customer, type_id)).execute()
-            record = Certificate.create(
-                serial=serial_hex(serial), customer=customer, cert_type=type_id,
-                subject=cert.subject.rfc4514_string(), not_before=now, not_after=not_after,
-                der=pki_files.cert_der(cert), key_generated_here=key is not None,
-                current_slot=_slot(customer, type_id), created_at=now)
-            if replaced:
-                Certificate.update(replaced_by=record).where(
-                    Certificate.id == replaced.id).execute()
-                audit.record(actor, "certificate.revoke", replaced.serial, reason="superseded",
+            Certificate.update(current_slot=None).where(
+                Certificate.current_slot == _slot(customer, type_id)).execute()
+            record = store_certificate(cert, customer, type_id, key_generated_here=key is not None)
+            for old in superseded:
+                Certificate.update(replaced_by=record).where(Certificate.id == old.id).execute()
+                audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
                              replaced_by=record.serial)
+            replaced = step.current
             if step.cert_type.needs_approval:
                 CertificateRequest.update(status="issued", certificate=record).where(
                     (CertificateRequest.customer == customer)
@@ -286,19 +277,70 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
                          key_generated_here=key is not None)
     except IntegrityError:
         raise DomainError("issue_conflict", status=409) from None
-    if replaced:
+    if superseded:
         publish_crl()               # relying parties see the superseded one revoked at once
     return Issued(record, files, links, replaced)
 
 
-def _files(cert, chain, key, password, random_num, ca_org) -> list[tuple]:
-    """(kind, filename, media type, bytes) for every file the customer may download."""
+def in_force(customer: Customer, type_id: str):
+    """The customer's certificates of the type that relying parties still accept or may
+    accept again: valid or suspended, not expired."""
+    return Certificate.select().where(
+        (Certificate.customer == customer) & (Certificate.cert_type == type_id)
+        & Certificate.status.in_(["valid", "suspended"]) & (Certificate.not_after > clock.now()))
+
+
+def sign_end_entity(customer: Customer, kind: CertType, public_key, identify_data: bytes | None,
+                    not_before, not_after, unique_digits: str, actor: str) -> x509.Certificate:
+    """Steps 1 to 4 of every issuance: reserve a serial, build the TBS from the type's
+    profile, lint it, sign it with the issuing CA."""
+    config, ca = settings.current(), ca_store.load_ca()
+    # 1. reserve a serial that was never used
+    serial = random_serial()
+    while Certificate.get_or_none(Certificate.serial == serial_hex(serial)):
+        serial = random_serial()
+    # 2. build the TBS from the type's profile
+    builder = end_entity_builder(EndEntityRequest(
+        cert_type=kind, holder_name=customer.name, unique_digits=unique_digits,
+        bank_code=config.bank_code, ca_org=config.ca_org, public_key=public_key,
+        not_before=clock.aware(not_before), not_after=clock.aware(not_after), serial=serial,
+        policy_arc=config.policy_arc, urls=ca_store.urls(), identify_data=identify_data),
+        ca.issuing_cert)
+    # 3. lint it, signed by a throwaway key, before the CA key signs anything
+    try:
+        pki_lint.require_clean(builder)
+    except PkiError as error:
+        audit.record(actor, "issue.lint_refused", serial_hex(serial), findings=error.detail)
+        raise DomainError("lint_failed", status=500) from None
+    # 4. sign with the issuing CA
+    return pki_ca.sign_certificate(builder, ca.issuing_key)
+
+
+def store_certificate(cert: x509.Certificate, customer: Customer, type_id: str, *,
+                      key_generated_here: bool) -> Certificate:
+    """Step 5: the signed certificate as the customer's current one of its type. Call inside
+    the transaction that also moves the old one aside."""
+    return Certificate.create(
+        serial=serial_hex(cert.serial_number), customer=customer, cert_type=type_id,
+        subject=cert.subject.rfc4514_string(), not_before=clock.naive(cert.not_valid_before_utc),
+        not_after=clock.naive(cert.not_valid_after_utc), der=pki_files.cert_der(cert),
+        key_generated_here=key_generated_here, current_slot=_slot(customer, type_id),
+        created_at=clock.now())
+
+
+def certificate_files(cert: x509.Certificate, *, key=None, password: str | None = None,
+                      signpri: bytes | None = None) -> list[tuple]:
+    """(kind, filename, media type, bytes) for every file the customer may download: an NPKI
+    folder when there is an encrypted signPri.key to put beside the certificate, a PKCS#12
+    when the key and its password are at hand, and always the certificate and chain."""
+    chain, ca_org = ca_store.chain(), settings.current().ca_org
     serial = serial_hex(cert.serial_number)
-    public = [("cert", f"{serial}.crt", "application/pkix-cert", pki_files.cert_der(cert)),
-              ("chain", "chain.pem", "application/x-pem-file", pki_files.chain_pem(chain))]
-    if key is None:
-        return public
-    signpri = npki.encrypt_private_key(key, password, random_num)
-    return [("npki", "NPKI.zip", "application/zip", npki.npki_zip(cert, signpri, ca_org)),
-            ("p12", f"{serial}.p12", "application/x-pkcs12",
-             pki_files.pkcs12(key, cert, chain, password, cert.subject.rfc4514_string()))] + public
+    found = []
+    if signpri is not None:
+        found.append(("npki", "NPKI.zip", "application/zip", npki.npki_zip(cert, signpri, ca_org)))
+    if key is not None and password is not None:
+        found.append(("p12", f"{serial}.p12", "application/x-pkcs12",
+                      pki_files.pkcs12(key, cert, chain, password, cert.subject.rfc4514_string())))
+    return found + [
+        ("cert", f"{serial}.crt", "application/pkix-cert", pki_files.cert_der(cert)),
+        ("chain", "chain.pem", "application/x-pem-file", pki_files.chain_pem(chain))]

@@ -148,9 +148,10 @@ def latest_crl() -> Crl:
     return Crl.select().order_by(Crl.number.desc()).first() or publish_crl()
 
 
-def crl_is_due() -> bool:
+def crl_is_due(at=None) -> bool:
+    """Whether `jobs run` at `at` (default now) would publish a new CRL."""
     last = Crl.select().order_by(Crl.number.desc()).first()
-    return last is None or last.this_update <= clock.now() - CRL_REFRESH
+    return last is None or last.this_update <= (at or clock.now()) - CRL_REFRESH
 
 
 # -- OCSP -----------------------------------------------------------------------------------

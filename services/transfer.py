@@ -158,6 +158,11 @@ def progress(transfer_id: int) -> Progress:
     return Progress("waiting", int((transfer.expires_at - now).total_seconds()))
 
 
+def expired_count(at) -> int:
+    """How many transfers a purge at `at` would delete."""
+    return Transfer.select().where(Transfer.expires_at <= at).count()
+
+
 def purge() -> int:
     """Delete expired transfers (received or destroyed ones hold no files already; their row
     stays until expiry so that the sender's page can say what happened)."""

@@ -333,12 +333,19 @@ def test_every_state_change_is_in_a_hash_chain_that_detects_tampering(demo):
 def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo):
     from models import db
     from models.migrations import SchemaVersion
-    # Make the database what version 1 made: no sessions_valid_from, recorded as version 1.
+    # Make the database what version 1 made: no columns or tables of later steps, recorded
+    # as version 1.
     db.execute_sql("ALTER TABLE customer DROP COLUMN sessions_valid_from")
+    db.execute_sql("ALTER TABLE certificate DROP COLUMN auto_renew_days")
+    db.execute_sql("ALTER TABLE certificate DROP COLUMN renewal_started_at")
+    db.execute_sql("DROP TABLE reminder")
     SchemaVersion.delete().where(SchemaVersion.version > 1).execute()
     assert current_version() == 1
     assert upgrade() == [version for version, _what, _step in MIGRATIONS if version > 1]
     assert "sessions_valid_from" in [c.name for c in db.get_columns("customer")]
+    assert {"auto_renew_days", "renewal_started_at"} <= {
+        c.name for c in db.get_columns("certificate")}
+    assert db.table_exists("reminder")
     assert Customer.get(Customer.code == "P0000001").rrn_masked == "900101-1******"
 
 

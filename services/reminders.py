@@ -1,0 +1,78 @@
+"""Expiry reminders: an SMS (and an email when the customer has one) 30, 7 and 1 day before a
+certificate expires, from 09:00 KST on that day, once each, in the customer's language. None
+for a certificate that is renewed, revoked or suspended. When a job run finds several due at
+once (the jobs did not run for a while), only the latest is sent and the others are recorded
+as skipped: one message, not three."""
+import datetime as dt
+from dataclasses import dataclass
+from datetime import timedelta
+
+from peewee import IntegrityError
+
+from models import Certificate, Reminder, db
+from pki.profile import KST
+from services import audit, clock, issuance
+from services.i18n import N_
+from services.notify import notify
+from services.renewal import SEND_HOUR, auto_renewal_due, days_before_expiry
+
+REMINDER_DAYS = (30, 7, 1)
+
+
+@dataclass
+class DueReminder:
+    certificate: Certificate
+    days_before: int
+    skipped: list            # earlier reminders that are due too but will not be sent
+
+
+def due(at: dt.datetime) -> list[DueReminder]:
+    """The reminders due at `at` and not yet recorded."""
+    candidates = Certificate.select().where(
+        (Certificate.status == "valid") & Certificate.replaced_by.is_null()
+        & (Certificate.not_after > at)
+        & (Certificate.not_after <= at + timedelta(days=max(REMINDER_DAYS) + 1)))
+    found = []
+    for cert in candidates.order_by(Certificate.not_after):
+        done = {r.days_before for r in cert.reminders}
+        pending = [d for d in REMINDER_DAYS
+                   if d not in done and days_before_expiry(cert, d, SEND_HOUR) <= at]
+        if pending:
+            found.append(DueReminder(cert, min(pending), [d for d in pending if d != min(pending)]))
+    return found
+
+
+def send(item: DueReminder, actor: str = "system:jobs") -> bool:
+    """Record the reminder, then send it. False when another run recorded it first."""
+    cert = item.certificate
+    try:
+        with db.atomic():
+            now = clock.now()
+            Reminder.create(certificate=cert, days_before=item.days_before, status="sent",
+                            created_at=now)
+            for days in item.skipped:
+                Reminder.create(certificate=cert, days_before=days, status="skipped",
+                                created_at=now)
+            audit.record(actor, "reminder.sent", cert.serial, days_before=item.days_before,
+                         skipped=item.skipped)
+    except IntegrityError:
+        return False
+    language = cert.customer.language
+    params = {"type": issuance.type_name(cert.cert_type, language),
+              "date": _day(cert.not_after), "days": item.days_before}
+    automatic = auto_renewal_due(cert)
+    if automatic is not None:
+        notify(cert.customer, "expiry_reminder", N_(
+            "[CertCenter] Your %(type)s certificate expires on %(date)s. It will be renewed "
+            "automatically on %(auto_date)s; there is nothing you need to do."),
+            auto_date=_day(automatic), **params)
+    else:
+        notify(cert.customer, "expiry_reminder", N_(
+            "[CertCenter] Your %(type)s certificate expires on %(date)s, in %(days)s day(s). "
+            "Renew it on our site with your certificate files before then, under Renew a "
+            "certificate."), **params)
+    return True
+
+
+def _day(moment: dt.datetime) -> str:
+    return f"{clock.aware(moment).astimezone(KST):%Y-%m-%d}"

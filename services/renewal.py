@@ -1,0 +1,228 @@
+"""Renewal (갱신) and automatic renewal (자동 갱신).
+
+A certificate in force can be renewed once, in the last 30 days before it expires (counted in
+KST calendar days), by a customer who proves they hold it. The new certificate runs from now
+until the old expiry plus one year, so no days are lost; the old one stays valid until its own
+expiry, pointing at its successor. The new one may have a new key, or the same public key.
+
+Automatic renewal is a standing instruction per certificate: `jobs run` renews it with the
+same public key 7, 14 or 30 days before expiry and tells the customer.
+"""
+import datetime as dt
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+
+from models import Certificate, Customer, db
+from pki import npki
+from pki.errors import PkiError
+from pki.profile import CERT_TYPES, KST, add_years
+from services import audit, clock, downloads, issuance
+from services.errors import DomainError
+from services.i18n import N_
+from services.notify import notify
+
+WINDOW_DAYS = 30
+LEAD_DAYS = (7, 14, 30)
+SEND_HOUR = 9                 # messages and automatic renewals wait for 09:00 KST, not midnight
+CLAIM_LIFE = timedelta(minutes=5)
+
+
+# -- dates, in KST calendar days --------------------------------------------------------------
+
+def expiry_day(cert: Certificate) -> dt.date:
+    return clock.aware(cert.not_after).astimezone(KST).date()
+
+
+def days_before_expiry(cert: Certificate, days: int, hour: int = 0) -> dt.datetime:
+    """`hour`:00 KST on the calendar day `days` before the expiry day, as naive UTC."""
+    day = expiry_day(cert) - timedelta(days=days)
+    return clock.naive(dt.datetime.combine(day, dt.time(hour), tzinfo=KST))
+
+
+def window_opens(cert: Certificate) -> dt.datetime:
+    return days_before_expiry(cert, WINDOW_DAYS)
+
+
+def renewal_end(cert: Certificate) -> dt.datetime:
+    """The successor's expiry: the old expiry, one year on."""
+    return clock.naive(add_years(clock.aware(cert.not_after).astimezone(KST), 1))
+
+
+def auto_renewal_due(cert: Certificate) -> dt.datetime | None:
+    if cert.auto_renew_days is None:
+        return None
+    return days_before_expiry(cert, cert.auto_renew_days, SEND_HOUR)
+
+
+def successor(cert: Certificate) -> Certificate | None:
+    return Certificate.get_or_none(Certificate.id == cert.replaced_by_id) \
+        if cert.replaced_by_id else None
+
+
+def is_renewed(cert: Certificate) -> bool:
+    """Renewed, not reissued: the old one still valid, with a successor."""
+    return cert.status == "valid" and cert.replaced_by_id is not None
+
+
+def refusal(cert: Certificate) -> DomainError | None:
+    """Why `cert` cannot be renewed now, or None when it can."""
+    if cert.status == "revoked":
+        return DomainError("renew_revoked", status=409)
+    if cert.status == "suspended":
+        return DomainError("renew_suspended", status=409)
+    if cert.replaced_by_id is not None:
+        return DomainError("renew_already", status=409, serial=successor(cert).serial)
+    if cert.not_after <= clock.now():
+        return DomainError("renew_expired", status=409)
+    if clock.now() < window_opens(cert):
+        return DomainError("renew_too_early", status=409, date=window_opens(cert))
+    return None
+
+
+# -- renewing --------------------------------------------------------------------------------
+
+@dataclass
+class HeldKey:
+    """The key a customer opened at certificate login, for a same-key renewal: their
+    encrypted signPri.key (when they brought an NPKI folder), the key and its password."""
+    private_key: object
+    password: str
+    signpri: bytes | None = None
+
+
+def _claim(cert: Certificate) -> None:
+    """Mark the certificate as being renewed, unless it is renewed or being renewed: two
+    renewals at once stop here, before the CA key signs anything."""
+    now = clock.now()
+    with db.atomic():
+        claimed = Certificate.update(renewal_started_at=now).where(
+            (Certificate.id == cert.id) & (Certificate.status == "valid")
+            & Certificate.replaced_by.is_null()
+            & (Certificate.renewal_started_at.is_null()
+               | (Certificate.renewal_started_at < now - CLAIM_LIFE))).execute()
+    if not claimed:
+        raise DomainError("renew_conflict", status=409)
+
+
+def _release(cert: Certificate) -> None:
+    with db.atomic():
+        Certificate.update(renewal_started_at=None).where(Certificate.id == cert.id).execute()
+
+
+def _unique_digits(cert: x509.Certificate) -> str:
+    """The digits after "()" in the old CN: the renewed certificate keeps its subject, so
+    banking programs find it in the same NPKI folder."""
+    common_name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    return str(common_name).rsplit("()", 1)[-1]
+
+
+def _same_public_key(a, b) -> bool:
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return a.public_bytes(*spki) == b.public_bytes(*spki)
+
+
+def renew_certificate(old: Certificate, actor: str, *, new_password: str | None = None,
+                      idn: str | None = None, held: HeldKey | None = None,
+                      auto_renew_days: int | None = None,
+                      offer_downloads: bool = True) -> issuance.Issued:
+    """Renew `old`. With `new_password` (and the `idn` the VID is computed from), a new key
+    is made here and the customer gets new files under that password. Without it, the new
+    certificate certifies the same public key: with `held`, the customer gets a new NPKI
+    folder (their own signPri.key beside the new certificate) and a new .p12 under the same
+    password; without, the certificate alone. `auto_renew_days` carries on to the successor.
+    """
+    problem = refusal(old)
+    if problem:
+        raise problem
+    customer: Customer = old.customer
+    old_x509 = x509.load_der_x509_certificate(bytes(old.der))
+    if new_password is not None:
+        key, random_num, identify_data = issuance.new_key(customer, idn, new_password)
+        public_key = key.public_key()
+    else:
+        key, random_num, public_key = None, None, old_x509.public_key()
+        if held is not None and not _same_public_key(held.private_key.public_key(), public_key):
+            raise DomainError("key_mismatch", field="files")
+        try:
+            found = npki.read_identify_data(old_x509)
+        except PkiError:
+            found = None
+        # Same key, same randomNum, same person: the VID stays; the name is today's.
+        identify_data = npki.identify_data(customer.name, found[1]) if found else None
+    _claim(old)
+    try:
+        now = clock.now()
+        cert = issuance.sign_end_entity(customer, CERT_TYPES[old.cert_type], public_key,
+                                        identify_data, now, renewal_end(old),
+                                        _unique_digits(old_x509), actor)
+        if key is not None:
+            files = issuance.certificate_files(
+                cert, key=key, password=new_password,
+                signpri=npki.encrypt_private_key(key, new_password, random_num))
+        elif held is not None:
+            files = issuance.certificate_files(cert, key=held.private_key,
+                                               password=held.password, signpri=held.signpri)
+        else:
+            files = issuance.certificate_files(cert)
+        with db.atomic():
+            Certificate.update(current_slot=None).where(Certificate.id == old.id).execute()
+            record = issuance.store_certificate(cert, customer, old.cert_type,
+                                                key_generated_here=key is not None)
+            record.auto_renew_days = auto_renew_days
+            record.save()
+            moved = Certificate.update(replaced_by=record, renewal_started_at=None,
+                                       auto_renew_days=None).where(
+                (Certificate.id == old.id) & Certificate.replaced_by.is_null()).execute()
+            if not moved:
+                raise DomainError("renew_conflict", status=409)
+            links = [downloads.create(record, kind, name, media, content)
+                     for kind, name, media, content in files] if offer_downloads else []
+            audit.record(actor, "certificate.renew", record.serial, renewed=old.serial,
+                         customer=customer.code, same_key=key is None,
+                         auto_renew_days=auto_renew_days)
+    except BaseException:
+        _release(old)
+        raise
+    return issuance.Issued(record, files, links, None)
+
+
+# -- automatic renewal -------------------------------------------------------------------------
+
+def set_auto_renewal(cert: Certificate, lead_days: int | None, actor: str) -> Certificate:
+    """Turn automatic renewal on (`lead_days` before expiry) or off (None)."""
+    if lead_days is not None and lead_days not in LEAD_DAYS:
+        raise DomainError("auto_renew_lead", field="lead_days")
+    if lead_days is not None and (cert.status != "valid" or cert.replaced_by_id
+                                  or cert.not_after <= clock.now()):
+        raise DomainError("auto_renew_not_possible", status=409)
+    with db.atomic():
+        Certificate.update(auto_renew_days=lead_days).where(Certificate.id == cert.id).execute()
+        audit.record(actor, "certificate.auto_renew", cert.serial, lead_days=lead_days)
+    return Certificate.get_by_id(cert.id)
+
+
+def auto_renewals_due(at: dt.datetime) -> list[Certificate]:
+    """Certificates whose automatic renewal is due at `at`."""
+    candidates = Certificate.select().where(
+        Certificate.auto_renew_days.is_null(False) & (Certificate.status == "valid")
+        & Certificate.replaced_by.is_null() & (Certificate.not_after > at)
+        & (Certificate.not_after <= at + timedelta(days=max(LEAD_DAYS) + 1)))
+    return [cert for cert in candidates.order_by(Certificate.not_after)
+            if auto_renewal_due(cert) <= at]
+
+
+def auto_renew(cert: Certificate, actor: str = "system:jobs") -> Certificate:
+    """Renew with the same public key and tell the customer where to get it."""
+    record = renew_certificate(cert, actor, auto_renew_days=cert.auto_renew_days,
+                               offer_downloads=False).certificate
+    notify(cert.customer, "renewal_ready", N_(
+        "[CertCenter] Your %(type)s certificate was renewed automatically and is valid until "
+        "%(date)s. Download it from My certificates on our site and put it in your NPKI "
+        "folder in place of the old signCert.der."),
+        type=issuance.type_name(cert.cert_type, cert.customer.language),
+        date=f"{clock.aware(record.not_after).astimezone(KST):%Y-%m-%d}")
+    return record
