@@ -52,6 +52,7 @@ class Opened:
     random_num: bytes | None
     scheme: str  # a key of npki.SCHEMES, or "pkcs12"
     extra_certs: list = field(default_factory=list)
+    encrypted_key: bytes | None = None  # the signPri.key as it came, for an NPKI folder
 
 
 def _certificate(der: bytes) -> x509.Certificate | None:
@@ -224,7 +225,8 @@ def open_bundle(bundle: Bundle, password: str) -> Opened:
     key, cert, extra, random_num, scheme = _decrypt(bundle, password)
     if not key_matches(key, cert):
         raise PkiError("key_mismatch")
-    return Opened(cert, key, random_num, scheme, extra)
+    return Opened(cert, key, random_num, scheme, extra,
+                  None if bundle.p12 is not None else bundle.encrypted_key)
 
 
 def describe(bundle: Bundle, password: str | None) -> dict:

@@ -19,12 +19,16 @@ WRONG_TRIES = files.WRONG_PASSWORDS   # wrong signatures per client per hour, li
 CHALLENGE_LIFE = timedelta(minutes=5)
 
 
-def _in_force(customer: Customer, record: Certificate | None) -> Certificate:
+def _theirs(customer: Customer, record: Certificate | None) -> Certificate:
     if record is None:
         raise DomainError("possession_not_ours", field="files")
     if record.customer_id != customer.id:
         audit.record("customer:" + customer.code, "possession.foreign", record.serial)
         raise DomainError("possession_not_yours", field="files")
+    return record
+
+
+def _in_force(record: Certificate) -> Certificate:
     if record.status == "revoked":
         raise DomainError("possession_revoked", field="files")
     if record.status == "suspended":
@@ -39,13 +43,23 @@ def _refuse_if_blocked(client: str) -> None:
         raise DomainError("client_blocked", status=429)
 
 
-def prove_with_files(customer: Customer, uploads: list[tuple[str, bytes]], password: str,
-                     client: str) -> Certificate:
+def open_own_files(customer: Customer, uploads: list[tuple[str, bytes]], password: str,
+                   client: str, in_force: bool = True):
+    """Open the customer's certificate files with the password: (our record, the opened
+    files). With `in_force` off, a revoked, suspended or expired certificate of theirs is
+    returned too, for the caller to explain what it means for them."""
     opened = files.open_with_password(files.read(uploads), password,
                                       "possession:" + client)
-    record = _in_force(customer, files.our_record(opened.certificate))
+    record = _theirs(customer, files.our_record(opened.certificate))
+    if in_force:
+        _in_force(record)
     audit.record("customer:" + customer.code, "possession.proved", record.serial, way="files")
-    return record
+    return record, opened
+
+
+def prove_with_files(customer: Customer, uploads: list[tuple[str, bytes]], password: str,
+                     client: str) -> Certificate:
+    return open_own_files(customer, uploads, password, client)[0]
 
 
 def new_challenge() -> str:
@@ -68,9 +82,10 @@ def _verifies(record: Certificate, challenge: bytes, signature: bytes) -> bool:
 
 
 def prove_with_signature(customer: Customer, challenge: str, issued_at, signature_b64: str,
-                         client: str) -> Certificate:
+                         client: str, in_force: bool = True) -> Certificate:
     """Accept a base64 signature (openssl dgst -sha256 -sign) of `challenge` by the key of one
-    of the customer's certificates in force."""
+    of the customer's certificates in force (with `in_force` off: of any of theirs, newest
+    first)."""
     _refuse_if_blocked(client)
     if issued_at is None or clock.now() - issued_at > CHALLENGE_LIFE:
         raise DomainError("challenge_expired", field="signature")
@@ -80,9 +95,11 @@ def prove_with_signature(customer: Customer, challenge: str, issued_at, signatur
         raise DomainError("signature_format", field="signature") from None
     if not 64 <= len(signature) <= 1024:
         raise DomainError("signature_format", field="signature")
-    candidates = Certificate.select().where(
-        (Certificate.customer == customer) & (Certificate.status == "valid")
-        & (Certificate.not_after > clock.now()))
+    candidates = Certificate.select().where(Certificate.customer == customer)
+    if in_force:
+        candidates = candidates.where((Certificate.status == "valid")
+                                      & (Certificate.not_after > clock.now()))
+    candidates = candidates.order_by(Certificate.created_at.desc())
     for record in candidates:
         if _verifies(record, challenge.encode(), signature):
             audit.record("customer:" + customer.code, "possession.proved", record.serial,

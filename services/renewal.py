@@ -8,7 +8,9 @@ expiry, pointing at its successor. The new one may have a new key, or the same p
 Automatic renewal is a standing instruction per certificate: `jobs run` renews it with the
 same public key 7, 14 or 30 days before expiry and tells the customer.
 """
+import base64
 import datetime as dt
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,7 +22,7 @@ from models import Certificate, Customer, db
 from pki import npki
 from pki.errors import PkiError
 from pki.profile import CERT_TYPES, KST, add_years
-from services import audit, clock, downloads, issuance
+from services import audit, clock, downloads, issuance, secrets
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
@@ -79,7 +81,8 @@ def refusal(cert: Certificate) -> DomainError | None:
     if cert.not_after <= clock.now():
         return DomainError("renew_expired", status=409)
     if clock.now() < window_opens(cert):
-        return DomainError("renew_too_early", status=409, date=window_opens(cert))
+        return DomainError("renew_too_early", status=409,
+                           date=expiry_day(cert) - timedelta(days=WINDOW_DAYS))
     return None
 
 
@@ -92,6 +95,31 @@ class HeldKey:
     private_key: object
     password: str
     signpri: bytes | None = None
+
+
+def seal_held_key(opened, password: str) -> str:
+    """The opened files of a certificate login, sealed (AES-GCM under an instance key) for
+    the session until the renewal is confirmed: the signPri.key as it came (or, from a .p12,
+    the key encrypted under the same password) and the password. Nothing is stored here."""
+    npki_folder = opened.encrypted_key is not None
+    signpri = opened.encrypted_key if npki_folder else npki.encrypt_private_key(
+        opened.private_key, password, None)
+    payload = json.dumps({"npki": npki_folder, "password": password,
+                          "signpri": base64.b64encode(signpri).decode()})
+    return secrets.encrypt("renewal-held-key", payload.encode())
+
+
+def open_held_key(sealed: str | None) -> HeldKey | None:
+    plain = secrets.decrypt("renewal-held-key", sealed or "")
+    if plain is None:
+        return None
+    held = json.loads(plain)
+    signpri = base64.b64decode(held["signpri"])
+    try:
+        key, _random_num = npki.read_private_key(signpri, held["password"])
+    except PkiError:
+        return None
+    return HeldKey(key, held["password"], signpri if held["npki"] else None)
 
 
 def _claim(cert: Certificate) -> None:
@@ -192,13 +220,18 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
 
 # -- automatic renewal -------------------------------------------------------------------------
 
+def check_auto_renewal(cert: Certificate) -> None:
+    """Automatic renewal is for a valid certificate not yet renewed or expired."""
+    if cert.status != "valid" or cert.replaced_by_id or cert.not_after <= clock.now():
+        raise DomainError("auto_renew_not_possible", status=409)
+
+
 def set_auto_renewal(cert: Certificate, lead_days: int | None, actor: str) -> Certificate:
     """Turn automatic renewal on (`lead_days` before expiry) or off (None)."""
     if lead_days is not None and lead_days not in LEAD_DAYS:
         raise DomainError("auto_renew_lead", field="lead_days")
-    if lead_days is not None and (cert.status != "valid" or cert.replaced_by_id
-                                  or cert.not_after <= clock.now()):
-        raise DomainError("auto_renew_not_possible", status=409)
+    if lead_days is not None:
+        check_auto_renewal(cert)
     with db.atomic():
         Certificate.update(auto_renew_days=lead_days).where(Certificate.id == cert.id).execute()
         audit.record(actor, "certificate.auto_renew", cert.serial, lead_days=lead_days)

@@ -161,6 +161,22 @@ def check_sms_code(customer: Customer, code: str) -> None:
 
 # -- second factor: TOTP ------------------------------------------------------------------
 
+def ask_second_factor(customer: Customer) -> str:
+    """Before a sensitive change: "totp" when the customer has an authenticator app, else
+    "sms" with a code sent now."""
+    if totp_secret(customer):
+        return "totp"
+    send_sms_code(customer)
+    return "sms"
+
+
+def check_second_factor(customer: Customer, method: str, code: str) -> None:
+    if method == "totp":
+        check_totp(customer, code)
+    else:
+        check_sms_code(customer, code)
+
+
 def totp_secret(customer: Customer) -> str | None:
     if not customer.totp_secret:
         return None

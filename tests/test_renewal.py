@@ -61,7 +61,8 @@ def test_the_window_opens_30_kst_days_before_the_expiry_day_and_closes_with_it(d
     set_kst(day - dt.timedelta(days=31), 23, 59, 59)
     problem = renewal.refusal(cert)
     assert problem.code == "renew_too_early"
-    assert clock.aware(problem.params["date"]).astimezone(KST) == dt.datetime.combine(
+    assert problem.params["date"] == day - dt.timedelta(days=30)
+    assert clock.aware(renewal.window_opens(cert)).astimezone(KST) == dt.datetime.combine(
         day - dt.timedelta(days=30), dt.time(0), tzinfo=KST)
     set_kst(day - dt.timedelta(days=30))
     assert renewal.refusal(cert) is None

@@ -69,8 +69,8 @@ def sign_in(customer: Customer) -> None:
     """Start a verified session: a new session, keeping only the flow in progress (and the
     answers given so far, if the same customer is verifying again)."""
     keep = {key: session[key] for key in ("idn", "next") if key in session}
-    if session.get("customer") == customer.id and "issue" in session:
-        keep["issue"] = session["issue"]
+    if session.get("customer") == customer.id:
+        keep.update({flow: session[flow] for flow in ("issue", "renew") if flow in session})
     session.clear()
     session.permanent = True
     session.update(keep, customer=customer.id, verified_at=clock.now().isoformat(),
@@ -131,10 +131,10 @@ def days_left(not_after) -> int:
 
 def register(app) -> None:
     from views import (certfiles, certstatus, downloads, issue, main, mycerts, pki_public,
-                       possession, registration, transfer, verify)
+                       possession, registration, renew, transfer, verify)
     from views.commands import register_commands
     for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus, transfer,
-                   certfiles, possession, registration):
+                   certfiles, possession, registration, renew):
         app.register_blueprint(module.bp)
     app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
     register_commands(app)

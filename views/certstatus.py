@@ -2,7 +2,7 @@
 (revoke: why) -> check your answers -> a fresh second factor -> done. No certificate file is
 needed: a lost file is the usual reason to revoke. One blueprint serves the three, which
 differ only in words and in which certificates they apply to."""
-from flask import Blueprint, abort, session
+from flask import Blueprint, abort, session, url_for
 from flask_babel import lazy_gettext as _l
 
 from models import Certificate
@@ -125,14 +125,12 @@ def check(customer, action):
         return go("certstatus.reason", action=action)
     form = ConfirmForm()
     if form.validate_on_submit():
-        method = "totp" if verification.totp_secret(customer) else "sms"
-        if method == "sms":
-            try:
-                verification.send_sms_code(customer)
-            except DomainError as error:
-                return page("certstatus/check.html", status=error.status,
-                            errors=error_list(error), form=form, cert=cert,
-                            flow=_flow(action), **_context(action))
+        try:
+            method = verification.ask_second_factor(customer)
+        except DomainError as error:
+            return page("certstatus/check.html", status=error.status,
+                        errors=error_list(error), form=form, cert=cert,
+                        flow=_flow(action), **_context(action))
         session["status_flow"] = {**_flow(action), "method": method}
         return go("certstatus.code", action=action)
     return page("certstatus/check.html", form=form, cert=cert, flow=_flow(action),
@@ -150,10 +148,7 @@ def code(customer, action):
         if flow.get("done"):
             return go("certstatus.done", action=action)      # a second press of the button
         try:
-            if flow["method"] == "totp":
-                verification.check_totp(customer, form.code.data)
-            else:
-                verification.check_sms_code(customer, form.code.data)
+            verification.check_second_factor(customer, flow["method"], form.code.data)
             if not claim_once("status:" + flow["flow"]):
                 return go("certstatus.done", action=action)
             change = ACTIONS[action]["change"]
@@ -161,13 +156,18 @@ def code(customer, action):
                 if action == "revoke" else {}
             cert = change(cert, actor="customer:" + customer.code, **extra)
         except DomainError as error:
-            return page("certstatus/code.html", status=error.status,
-                        errors=error_list(error, "code"), form=form, cert=cert,
-                        method=flow["method"], phone=customer.phone, **_context(action))
+            return _code_page(action, form, flow["method"], customer, error)
         session["status_flow"] = {**flow, "done": clock.now().isoformat()}
         return go("certstatus.done", action=action)
-    return page("certstatus/code.html", form=form, cert=cert, method=flow["method"],
-                phone=customer.phone, **_context(action))
+    return _code_page(action, form, flow["method"], customer)
+
+
+def _code_page(action, form, method, customer, error=None):
+    return page("second_factor.html", status=error.status if error else None,
+                errors=error_list(error, "code") if error else None, form=form, method=method,
+                phone=customer.phone, button=ACTIONS[action]["button"],
+                code_url=url_for("certstatus.code", action=action),
+                sms_url=url_for("certstatus.code_by_sms", action=action))
 
 
 @bp.post("/code/sms")
@@ -180,10 +180,7 @@ def code_by_sms(customer, action):
     try:
         verification.send_sms_code(customer)
     except DomainError as error:
-        return page("certstatus/code.html", status=error.status,
-                    errors=error_list(error, "code"), form=CodeForm(),
-                    cert=_chosen(customer, action), method=flow["method"],
-                    phone=customer.phone, **_context(action))
+        return _code_page(action, CodeForm(), flow["method"], customer, error)
     session["status_flow"] = {**flow, "method": "sms"}
     return go("certstatus.code", action=action)
 

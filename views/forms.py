@@ -85,3 +85,18 @@ class PossessionFilesForm(FlaskForm):
 
 class SignatureForm(FlaskForm):
     signature = TextAreaField(validators=[InputRequired(_l("Paste the signature"))])
+
+
+class RenewKeyForm(FlaskForm):
+    key = RadioField(choices=["new", "same"],
+                     validators=[InputRequired(_l("Select whether to make a new key"))])
+
+
+class AutomaticChoiceForm(FlaskForm):
+    choice = RadioField(choices=["now", "keep"],
+                        validators=[InputRequired(_l("Select what to do"))])
+
+
+class AutoRenewForm(FlaskForm):
+    lead_days = RadioField(choices=["7", "14", "30", "off"],
+                           validators=[InputRequired(_l("Select when to renew it"))])

@@ -209,4 +209,5 @@ def done(customer):
               "url": url_for("downloads.take", token=token)}
              for kind, token, name, size in issued["links"]]
     return page("issue/done.html", certificate=certificate, links=links,
-                reissue=issued["reissue"], cert_type=CERT_TYPES[certificate.cert_type])
+                action="reissue" if issued["reissue"] else "issue",
+                cert_type=CERT_TYPES[certificate.cert_type])

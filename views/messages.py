@@ -1,6 +1,6 @@
 """The sentence a person reads for each domain error id, translated at render time."""
 
-from flask_babel import format_datetime, lazy_gettext as _l
+from flask_babel import format_date, format_datetime, lazy_gettext as _l
 
 
 MESSAGES = {
@@ -110,6 +110,15 @@ MESSAGES = {
     "ca_passphrase_incorrect": _l("The CA passphrase is not right for the CA keys. Check CERTCENTER_CA_PASSPHRASE"),
     "customer_duplicate": _l("A customer with this resident registration number, business number or account already exists"),
     "customer_kind": _l("The kind must be personal or business"),
+    # renewal
+    "renew_too_early": _l("You can renew this certificate from %(date)s, in the 30 days before it expires. Until then there is nothing to do"),
+    "renew_expired": _l("This certificate has expired, so it cannot be renewed. Get a new certificate instead"),
+    "renew_revoked": _l("This certificate is revoked, so it cannot be renewed. Get a new certificate instead"),
+    "renew_suspended": _l("This certificate is suspended, so it cannot be renewed. Resume it first, then renew it"),
+    "renew_already": _l("This certificate was already renewed. The new one has serial number %(serial)s"),
+    "renew_conflict": _l("This certificate is being renewed at this moment. Look in My certificates in a minute"),
+    "auto_renew_lead": _l("Select when to renew it: 7, 14 or 30 days before it expires"),
+    "auto_renew_not_possible": _l("Automatic renewal can be set only for a valid certificate that is not renewed yet"),
     # registering another institution's certificate
     "register_untrusted": _l("This certificate was not issued by an institution we accept, so it cannot be registered"),
     "register_expired": _l("This certificate expired on %(until)s. Get a new one from the institution that issued it"),
@@ -128,6 +137,7 @@ MESSAGES = {
 
 def message_for(error) -> str:
     template = MESSAGES.get(error.code, _l("Something went wrong. Try again"))
-    params = {k: (format_datetime(v, "short") if hasattr(v, "hour") else v)
+    params = {k: (format_datetime(v, "short") if hasattr(v, "hour")
+                  else format_date(v, "long") if hasattr(v, "year") else v)
               for k, v in error.params.items()}
     return str(template) % params if params else str(template)

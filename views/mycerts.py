@@ -1,16 +1,16 @@
 """My certificates (내 인증서): the verified customer's certificates, their public files,
 and setting up an authenticator app."""
 import segno
-from flask import Blueprint, abort, session
+from flask import Blueprint, abort, request, session, url_for
 from flask_babel import gettext as _
 
 from models import Certificate
 from pki import files as pki_files
 from pki.profile import CERT_TYPES
-from services import ca_store, clock, issuance, registration, secrets, verification
+from services import ca_store, clock, issuance, registration, renewal, secrets, verification
 from services.errors import DomainError
 from views import attachment, days_left, error_list, go, page, verified
-from views.forms import CodeForm
+from views.forms import AutoRenewForm, CodeForm
 
 bp = Blueprint("mycerts", __name__, url_prefix="/my")
 
@@ -18,16 +18,23 @@ bp = Blueprint("mycerts", __name__, url_prefix="/my")
 def _state(cert: Certificate) -> str:
     if cert.status == "valid" and cert.not_after <= clock.now():
         return "expired"
+    if renewal.is_renewed(cert):
+        return "renewed"
     return cert.status
 
 
 @bp.get("/")
 @verified("mycerts.index")
 def index(customer):
+    certificates = list(issuance.certificates_of(customer))
+    serials = {cert.id: cert.serial for cert in certificates}
     rows = [{"cert": cert, "type": CERT_TYPES[cert.cert_type], "state": _state(cert),
              "days_left": days_left(cert.not_after),
-             "total_days": max(1, (cert.not_after - cert.not_before).days)}
-            for cert in issuance.certificates_of(customer)]
+             "total_days": max(1, (cert.not_after - cert.not_before).days),
+             "successor": serials.get(cert.replaced_by_id),
+             "renewable": renewal.refusal(cert) is None,
+             "auto_due": renewal.auto_renewal_due(cert)}
+            for cert in certificates]
     requests = [r for r in customer.requests if r.status in ("requested", "approved", "rejected")]
     registered = [{"reg": reg, "names": registration.names(reg),
                    "state": "expired" if reg.not_after <= clock.now() else "valid"}
@@ -52,6 +59,79 @@ def _own(customer, serial) -> Certificate:
 def certificate_file(customer, serial):
     cert = _own(customer, serial)
     return attachment(bytes(cert.der), "application/pkix-cert", f"{cert.serial}.crt")
+
+
+@bp.get("/certificates/<serial>/signCert.der")
+@verified("mycerts.index")
+def sign_cert(customer, serial):
+    """The certificate under the name banking programs look for in an NPKI folder."""
+    cert = _own(customer, serial)
+    return attachment(bytes(cert.der), "application/pkix-cert", "signCert.der")
+
+
+@bp.route("/certificates/<serial>/auto-renew", methods=["GET", "POST"])
+@verified("mycerts.index")
+def auto_renew(customer, serial):
+    """Automatic renewal: when (7, 14 or 30 days before expiry) or off; then a code."""
+    cert = _own(customer, serial)
+    form = AutoRenewForm(data={"lead_days": str(cert.auto_renew_days or "")}
+                         if request.method == "GET" else None)
+    if form.validate_on_submit():
+        lead = None if form.lead_days.data == "off" else int(form.lead_days.data)
+        try:
+            if lead is not None:
+                renewal.check_auto_renewal(cert)
+            method = verification.ask_second_factor(customer)
+        except DomainError as error:
+            return page("mycerts/auto_renew.html", status=error.status,
+                        errors=error_list(error, "lead_days"), form=form, cert=cert,
+                        cert_type=CERT_TYPES[cert.cert_type])
+        session["auto_renew"] = {"serial": cert.serial, "lead": lead, "method": method}
+        return go("mycerts.auto_renew_code", serial=cert.serial)
+    return page("mycerts/auto_renew.html", form=form, cert=cert,
+                cert_type=CERT_TYPES[cert.cert_type])
+
+
+def _auto_renew_code_page(customer, cert, form, method, error=None):
+    return page("second_factor.html", status=error.status if error else None,
+                errors=error_list(error, "code") if error else None, form=form, method=method,
+                phone=customer.phone, button=_("Save"),
+                code_url=url_for("mycerts.auto_renew_code", serial=cert.serial),
+                sms_url=url_for("mycerts.auto_renew_sms", serial=cert.serial))
+
+
+@bp.route("/certificates/<serial>/auto-renew/code", methods=["GET", "POST"])
+@verified("mycerts.index")
+def auto_renew_code(customer, serial):
+    cert, choice = _own(customer, serial), session.get("auto_renew")
+    if not choice or choice["serial"] != cert.serial:
+        return go("mycerts.auto_renew", serial=cert.serial)
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            verification.check_second_factor(customer, choice["method"], form.code.data)
+            renewal.set_auto_renewal(cert, choice["lead"], "customer:" + customer.code)
+        except DomainError as error:
+            return _auto_renew_code_page(customer, cert, form, choice["method"], error)
+        session.pop("auto_renew", None)
+        session["flash"] = "auto_renew_on" if choice["lead"] else "auto_renew_off"
+        return go("mycerts.index")
+    return _auto_renew_code_page(customer, cert, form, choice["method"])
+
+
+@bp.post("/certificates/<serial>/auto-renew/sms")
+@verified("mycerts.index")
+def auto_renew_sms(customer, serial):
+    """A text message instead of the authenticator app, or a new code."""
+    cert, choice = _own(customer, serial), session.get("auto_renew")
+    if not choice or choice["serial"] != cert.serial:
+        return go("mycerts.auto_renew", serial=cert.serial)
+    try:
+        verification.send_sms_code(customer)
+    except DomainError as error:
+        return _auto_renew_code_page(customer, cert, CodeForm(), choice["method"], error)
+    session["auto_renew"] = {**choice, "method": "sms"}
+    return go("mycerts.auto_renew_code", serial=cert.serial)
 
 
 @bp.get("/chain.pem")

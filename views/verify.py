@@ -17,7 +17,8 @@ bp = Blueprint("verify", __name__, url_prefix="/verify")
 
 FLOWS = {"issue.terms", "issue.check", "mycerts.index", "mycerts.authenticator",
          "registration.upload",
-         "certstatus.choose", "possession.choose"}
+         "certstatus.choose", "possession.choose", "renew.choose", "renew.check",
+         "mycerts.auto_renew"}
 
 
 def _pending() -> Customer | None:
