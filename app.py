@@ -45,6 +45,11 @@ def load_config(overrides: dict | None = None) -> dict:
             "password": env.get("CERTCENTER_SMTP_PASSWORD", ""),
             "sender": env.get("CERTCENTER_SMTP_SENDER", "certcenter@localhost"),
             "starttls": env.get("CERTCENTER_SMTP_STARTTLS", "") == "1"}
+    sms = {"url": env.get("CERTCENTER_SMS_URL", ""),
+           "token": env.get("CERTCENTER_SMS_TOKEN", ""),
+           "timeout": float(env.get("CERTCENTER_SMS_TIMEOUT", "5")),
+           "tries": int(env.get("CERTCENTER_SMS_TRIES", "3")),
+           "backoff": float(env.get("CERTCENTER_SMS_BACKOFF", "0.5"))}
     base_url = env.get("CERTCENTER_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     passphrase = env.get("CERTCENTER_CA_PASSPHRASE")
     return {
@@ -61,6 +66,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "DEMO": env.get("CERTCENTER_DEMO", "") == "1",
         "CRL_HOURS": int(env.get("CERTCENTER_CRL_HOURS", "24")),
         "SMTP": smtp,
+        "SMS": sms,
         "TESTING": env.get("TESTING") == "1" or bool((overrides or {}).get("TESTING")),
         # Cookies: sent only over HTTPS (browsers treat 127.0.0.1 as secure too), never to
         # scripts, never on cross-site posts.
@@ -99,7 +105,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         master_key=app.config["MASTER_KEY"], ca_passphrase=app.config["CA_PASSPHRASE"],
         ca_org=app.config["CA_ORG"], bank_code=app.config["BANK_CODE"],
         policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"], smtp=app.config["SMTP"],
-        crl_hours=app.config["CRL_HOURS"]))
+        sms=app.config["SMS"], crl_hours=app.config["CRL_HOURS"]))
 
     open_database(app.config["DATABASE_URL"])
     with db.connection_context():

@@ -15,6 +15,7 @@ class Settings:
     demo: bool = False
     crl_hours: int = 24          # nextUpdate - thisUpdate of each CRL
     smtp: dict = field(default_factory=dict)   # host, port, user, password, sender, starttls
+    sms: dict = field(default_factory=dict)    # url, token, timeout, tries, backoff (seconds)
 
 
 _current: Settings | None = None
