@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_TRIES = 10                        # deliveries per message, the first included; then give up
 STALE_CLAIM = timedelta(minutes=10)   # far longer than one delivery (tries x timeout + backoff)
+CODE_WORTH_SENDING = timedelta(minutes=3)   # a verification code's life
 
 # Module-level so tests can replace it; HttpSmsSender also takes one.
 sleep = time.sleep
@@ -205,9 +206,12 @@ def _retryable(now: datetime, max_tries: int):
     under the cap; on a channel that has a backend."""
     stale = ((Notification.status == "sending")
              & (Notification.sent_at.is_null() | (Notification.sent_at < now - STALE_CLAIM)))
+    # A verification code is useless once it has expired: retrying it would only confuse.
+    expired_code = ((Notification.purpose == "verification_code")
+                    & (Notification.created_at < now - CODE_WORTH_SENDING))
     return (((Notification.status == "failed") | stale)
             & (Notification.tries < max_tries)
-            & Notification.channel.in_(_configured_channels()))
+            & Notification.channel.in_(_configured_channels()) & ~expired_code)
 
 
 def pending_retries(max_tries: int = MAX_TRIES):

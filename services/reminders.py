@@ -14,7 +14,7 @@ from pki.profile import KST
 from services import audit, clock, issuance
 from services.i18n import N_
 from services.notify import notify
-from services.renewal import SEND_HOUR, auto_renewal_due, days_before_expiry
+from services.renewal import CLAIM_LIFE, SEND_HOUR, auto_renewal_due, days_before_expiry
 
 REMINDER_DAYS = (30, 7, 1)
 
@@ -47,7 +47,14 @@ def send(item: DueReminder, actor: str = "system:jobs") -> bool:
     cert = item.certificate
     try:
         with db.atomic():
+            # Looked at again under the write lock: renewed or revoked since it was found, or
+            # being renewed by another run at this moment, it gets no reminder.
+            cert = Certificate.get_by_id(cert.id)
             now = clock.now()
+            renewing = (cert.renewal_started_at is not None
+                        and cert.renewal_started_at > now - CLAIM_LIFE)
+            if cert.status != "valid" or cert.replaced_by_id is not None or renewing:
+                return False
             Reminder.create(certificate=cert, days_before=item.days_before, status="sent",
                             created_at=now)
             for days in item.skipped:

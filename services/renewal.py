@@ -17,6 +17,7 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
+from peewee import IntegrityError
 
 from models import Certificate, Customer, db
 from pki import npki
@@ -212,6 +213,9 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
             audit.record(actor, "certificate.renew", record.serial, renewed=old.serial,
                          customer=customer.code, same_key=key is None,
                          auto_renew_days=auto_renew_days)
+    except IntegrityError:           # the unique current slot: another renewal got there
+        _release(old)
+        raise DomainError("renew_conflict", status=409) from None
     except BaseException:
         _release(old)
         raise

@@ -48,6 +48,7 @@ def _raise_if_locked(customer: Customer) -> None:
 def _count_customer_failure(customer: Customer, what: str) -> None:
     """One more wrong secret for this customer; the fifth locks them out and alerts them."""
     from services.notify import notify
+    locked = False
     with db.atomic():
         Customer.update(failed_tries=Customer.failed_tries + 1).where(
             Customer.id == customer.id).execute()
@@ -60,9 +61,11 @@ def _count_customer_failure(customer: Customer, what: str) -> None:
             customer.save()
             audit.record("system", "customer.locked", customer.code,
                          until=customer.locked_until)
-            notify(customer, "lockout", N_(
-                "[CertCenter] Identity checks for your account failed 5 times, so they are "
-                "paused for 30 minutes. If this was not you, call us."))
+            locked = True
+    if locked:      # after the transaction: no lock held while a gateway answers
+        notify(customer, "lockout", N_(
+            "[CertCenter] Identity checks for your account failed 5 times, so they are "
+            "paused for 30 minutes. If this was not you, call us."))
 
 
 def check_identity(claim: IdentityClaim, client: str) -> Customer:

@@ -15,7 +15,7 @@ from models import Notification, db
 from services import clock, notify as notify_module, settings
 from services.i18n import N_
 from services.notify import HttpSmsSender, notify, pending_retries, retry_outbox
-from tests.conftest import fresh_app
+from tests.conftest import fresh_app, move_clock
 from tests.test_notify import Inbox, free_port
 
 TOKEN = "gw-token-5f1c9a7e-never-logged"
@@ -164,6 +164,16 @@ def test_a_server_that_is_down_leaves_the_sms_failed_until_a_retry_sends_it(demo
     note = Notification.get_by_id(note.id)
     assert note.status == "sent" and note.tries == 2 and note.sent_at is not None
     assert pending_retries().count() == 0 and retry_outbox().tried == 0
+
+
+def test_a_verification_code_is_not_retried_once_it_has_expired(demo, gateway):
+    gateway.stop()
+    code = send_code(demo["person"])
+    notify(demo["person"], "expiry_reminder", MESSAGE, code="-")
+    assert pending_retries().count() == 2
+    move_clock(minutes=3, seconds=1)
+    assert [n.purpose for n in pending_retries()] == ["expiry_reminder"]
+    assert Notification.get_by_id(code.id).status == "failed"
 
 
 def test_retries_stop_after_the_cap_and_the_message_stays_failed(demo, gateway):

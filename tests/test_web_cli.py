@@ -73,7 +73,7 @@ def test_jobs_run_purges_expired_downloads(cli, demo):
     issuance.issue_certificate(demo["person"], "personal-banking", idn="900101-1234567",
                                actor="test", csr_der=csr.public_bytes(serialization.Encoding.DER))
     nothing = cli("jobs", "run")
-    assert nothing.exit_code == 0 and "Purged 0 expired downloads." in nothing.output
+    assert nothing.exit_code == 0 and "Purged" not in nothing.output
     move_clock(minutes=11)
     purged = cli("jobs", "run")
     assert purged.exit_code == 0, purged.output

@@ -13,9 +13,9 @@ from flask.cli import AppGroup
 
 from models import Customer, db
 from models.migrations import MIGRATIONS, current_version, upgrade
-from pki.profile import CERT_TYPES
-from services import (ca_store, customers, downloads, files, issuance, secrets, status,
-                      transfer, trust, verification)
+from pki.profile import CERT_TYPES, KST
+from services import (ca_store, clock, customers, files, issuance, jobs, renewal, secrets,
+                      status, trust, verification)
 from services.errors import DomainError
 from views.messages import message_for
 
@@ -226,8 +226,10 @@ def certs_list(code):
         except DomainError as error:
             _fail(error)
     for cert in query:
-        click.echo(f"{cert.serial}  {cert.status:9}  {cert.customer.code}  {cert.cert_type:17}"
-                   f"  {cert.not_after:%Y-%m-%d}  {cert.subject}")
+        state = "renewed" if renewal.is_renewed(cert) else cert.status
+        auto = f"auto-{cert.auto_renew_days}d" if cert.auto_renew_days else "-"
+        click.echo(f"{cert.serial}  {state:9}  {auto:8}  {cert.customer.code}  "
+                   f"{cert.cert_type:17}  {cert.not_after:%Y-%m-%d}  {cert.subject}")
 
 
 def _status_change(serial: str, change, operator: str, done: str, **kwargs):
@@ -266,6 +268,31 @@ def certs_resume(serial, operator):
     _status_change(serial, status.resume_certificate, operator, "Resumed")
 
 
+@certs_cli.command("auto-renew")
+@click.argument("serial")
+@click.option("--lead-days", type=click.Choice([str(d) for d in renewal.LEAD_DAYS]),
+              help="Renew this many days before expiry.")
+@click.option("--off", is_flag=True, help="Turn automatic renewal off.")
+@operator_option
+def certs_auto_renew(serial, lead_days, off, operator):
+    """Turn automatic renewal of a certificate on (--lead-days 7, 14 or 30) or --off.
+    `jobs run` then renews it with the same public key and tells the customer."""
+    if (lead_days is None) == (not off):
+        raise click.UsageError("Give exactly one of --lead-days and --off.")
+    try:
+        cert = status.find_certificate(serial, actor="operator:" + operator)
+        cert = renewal.set_auto_renewal(cert, None if off else int(lead_days),
+                                        "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    if cert.auto_renew_days is None:
+        click.echo(f"Automatic renewal of {cert.serial} is off.")
+    else:
+        click.echo(f"{cert.serial} will be renewed automatically on "
+                   f"{clock.aware(renewal.auto_renewal_due(cert)).astimezone(KST):%Y-%m-%d %H:%M} KST, "
+                   f"{cert.auto_renew_days} days before it expires.")
+
+
 ocsp_cli = AppGroup("ocsp-signer", help="The delegated OCSP signer.")
 
 
@@ -280,16 +307,28 @@ jobs_cli = AppGroup("jobs", help="Periodic work, safe to run from cron.")
 
 
 @jobs_cli.command("run")
-def jobs_run():
-    """Purge expired downloads and transfers, re-publish the CRL every 12 hours, and re-issue
-    the OCSP signer a week before it expires."""
-    click.echo(f"Purged {downloads.purge_expired()} expired downloads.")
-    click.echo(f"Purged {transfer.purge()} expired transfers.")
-    if status.crl_is_due():
-        crl = status.publish_crl()
-        click.echo(f"Published CRL {crl.number} with {crl.entries} entries.")
-    if ca_store.ocsp_signer_due():
-        click.echo(f"New OCSP signer, SHA-256 {ca_store.rotate_ocsp_signer('system:jobs')}")
+@click.option("--dry-run", is_flag=True, help="Print what would be done, and do nothing.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="With --dry-run: what would be done on this day (KST), YYYY-MM-DD.")
+def jobs_run(dry_run, as_of):
+    """Send expiry reminders, renew certificates set to renew automatically, retry
+    notifications that could not be sent, purge expired downloads and transfers, publish
+    the CRL every 12 hours and re-issue the OCSP signer a week before it expires. Safe to
+    run from cron every few minutes, and twice at once."""
+    if as_of and not dry_run:
+        raise click.UsageError("--as-of is accepted only together with --dry-run.")
+    if not dry_run:
+        for line in jobs.run():
+            click.echo(line)
+        return
+    at = jobs.end_of_day(as_of.date()) if as_of else clock.now()
+    click.echo(f"Dry run for {clock.aware(at).astimezone(KST):%Y-%m-%d %H:%M:%S} KST; "
+               "nothing is changed.")
+    planned = jobs.tasks(at)
+    for task in planned:
+        click.echo("Would: " + task.plan)
+    if not planned:
+        click.echo("Nothing to do.")
 
 
 files_cli = AppGroup("files", help="Certificate files, for the support desk.")

@@ -1,0 +1,109 @@
+"""The periodic work `jobs run` does, as a list of tasks that can be printed (a dry run, for
+any date) or carried out. Safe to run from cron every few minutes, and twice at once: each
+task claims its work in the database before acting (a reminder's unique row, a renewal's
+claim on the certificate, a CRL number, an outbox row), so a second run skips what the first
+took."""
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable
+
+from pki.profile import KST
+from services import (ca_store, clock, downloads, notify, reminders, renewal, status,
+                      transfer)
+from services.errors import DomainError
+from services.flows import claim_once
+
+ACTOR = "system:jobs"
+
+
+@dataclass
+class Task:
+    plan: str                            # what it would do, for the dry run
+    run: Callable[[], str | None]        # do it; what was done, or None when nothing was
+
+
+def _day(moment: dt.datetime) -> str:
+    return f"{clock.aware(moment).astimezone(KST):%Y-%m-%d}"
+
+
+def _renewal_task(cert) -> Task:
+    def run():
+        try:
+            record = renewal.auto_renew(cert, ACTOR)
+        except DomainError as error:
+            return f"Did not renew {cert.serial}: {error.code}."
+        return f"Renewed {cert.serial} automatically as {record.serial} ({cert.customer.code})."
+    return Task(f"Renew {cert.serial} automatically ({cert.customer.code}, "
+                f"{cert.auto_renew_days} days before its expiry on {_day(cert.not_after)}).", run)
+
+
+def _reminder_task(item: reminders.DueReminder) -> Task:
+    cert = item.certificate
+    what = (f"the {item.days_before}-day expiry reminder for {cert.serial} "
+            f"({cert.customer.code}, expires {_day(cert.not_after)})")
+    if item.skipped:
+        what += ", skipping the " + ", ".join(f"{d}-day" for d in item.skipped) + " one"
+
+    def run():
+        return ("Sent " + what + ".") if reminders.send(item, ACTOR) else None
+    return Task("Send " + what + ".", run)
+
+
+def tasks(at: dt.datetime) -> list[Task]:
+    """What a run at `at` would do, in the order it does it."""
+    found = []
+    count = downloads.expired_count(at)
+    if count:
+        found.append(Task(f"Purge {count} expired downloads.",
+                          lambda: f"Purged {downloads.purge_expired()} expired downloads."))
+    count = transfer.expired_count(at)
+    if count:
+        found.append(Task(f"Purge {count} expired transfers.",
+                          lambda: f"Purged {transfer.purge()} expired transfers."))
+    count = notify.pending_retries().count()
+    if count:
+        found.append(Task(f"Retry {count} notifications that could not be sent.", _retry))
+    # Renewals before reminders: a certificate renewed now gets no reminder.
+    found += [_renewal_task(cert) for cert in renewal.auto_renewals_due(at)]
+    found += [_reminder_task(item) for item in reminders.due(at)]
+    if status.crl_is_due(at):
+        found.append(Task("Publish a new CRL.", _publish_crl))
+    if ca_store.ocsp_signer_due(at):
+        found.append(Task("Issue a new OCSP signer.", _rotate_ocsp_signer))
+    return found
+
+
+def _retry() -> str:
+    report = notify.retry_outbox()
+    return (f"Retried {report.tried} notifications: {report.sent} sent, "
+            f"{report.failed} failed ({report.gave_up} given up).")
+
+
+def _publish_crl() -> str | None:
+    if not status.crl_is_due():          # another run published one a moment ago
+        return None
+    crl = status.publish_crl()
+    return f"Published CRL {crl.number} with {crl.entries} entries."
+
+
+def _rotate_ocsp_signer() -> str | None:
+    # One run per signer rotates it: the claim is keyed on the signer being replaced.
+    old = ca_store.load_ca().ocsp_cert
+    if not ca_store.ocsp_signer_due() or not claim_once(f"ocsp-signer:{old.serial_number:x}"):
+        return None
+    return f"New OCSP signer, SHA-256 {ca_store.rotate_ocsp_signer(ACTOR)}."
+
+
+def run() -> list[str]:
+    """Do what is due now; the lines say what was done."""
+    done = []
+    for task in tasks(clock.now()):
+        line = task.run()
+        if line:
+            done.append(line)
+    return done
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """23:59:59 KST on `day`, as naive UTC: a dry run "on a date" covers the whole day."""
+    return clock.naive(dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=KST))
