@@ -113,7 +113,7 @@ class Notification(BaseModel):
     subject = CharField(null=True)
     body = TextField()
     language = CharField()
-    status = CharField(default="queued")             # queued | sent | failed
+    status = CharField(default="queued")             # queued | sending | sent | failed
     tries = IntegerField(default=0)
     created_at = DateTimeField()
     sent_at = DateTimeField(null=True)

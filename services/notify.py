@@ -22,13 +22,14 @@ from email.message import EmailMessage
 
 from models import Notification, db
 from services import clock, settings
-from services.i18n import translate
+from services.i18n import N_, translate
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 10                        # deliveries per message, the first included; then give up
 STALE_CLAIM = timedelta(minutes=10)   # far longer than one delivery (tries x timeout + backoff)
 CODE_WORTH_SENDING = timedelta(minutes=3)   # a verification code's life
+DEFAULT_SUBJECT = N_("[CertCenter] A message from the certificate center")
 
 # Module-level so tests can replace it; HttpSmsSender also takes one.
 sleep = time.sleep
@@ -177,7 +178,7 @@ def notify(customer, purpose: str, message: str, subject: str | None = None, **p
         with db.atomic():
             note = Notification.create(
                 customer=customer, channel=channel, recipient=recipient, purpose=purpose,
-                subject=translate(customer.language, subject) if subject else None,
+                subject=translate(customer.language, subject or DEFAULT_SUBJECT),
                 body=translate(customer.language, message, **params),
                 language=customer.language, created_at=now,
                 status="sending" if sender else "queued", tries=1 if sender else 0,

@@ -66,7 +66,8 @@ def send(item: DueReminder, actor: str = "system:jobs") -> bool:
         return False
     language = cert.customer.language
     params = {"type": issuance.type_name(cert.cert_type, language),
-              "date": _day(cert.not_after), "days": item.days_before}
+              "date": _day(cert.not_after), "days": item.days_before,
+              "subject": N_("[CertCenter] Your certificate expires soon")}
     automatic = auto_renewal_due(cert)
     if automatic is not None:
         notify(cert.customer, "expiry_reminder", N_(

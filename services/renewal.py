@@ -98,7 +98,10 @@ class HeldKey:
     signpri: bytes | None = None
 
 
-def seal_held_key(opened, password: str) -> str:
+HELD_KEY_MAX = 2400   # characters: the session cookie must stay under the browsers' 4 KB
+
+
+def seal_held_key(opened, password: str) -> str | None:
     """The opened files of a certificate login, sealed (AES-GCM under an instance key) for
     the session until the renewal is confirmed: the signPri.key as it came (or, from a .p12,
     the key encrypted under the same password) and the password. Nothing is stored here."""
@@ -107,7 +110,10 @@ def seal_held_key(opened, password: str) -> str:
         opened.private_key, password, None)
     payload = json.dumps({"npki": npki_folder, "password": password,
                           "signpri": base64.b64encode(signpri).decode()})
-    return secrets.encrypt("renewal-held-key", payload.encode())
+    sealed = secrets.encrypt("renewal-held-key", payload.encode())
+    # A key larger than RSA-3072 would not fit the cookie: such a customer gets the
+    # certificate alone, as after a signature login.
+    return sealed if len(sealed) <= HELD_KEY_MAX else None
 
 
 def open_held_key(sealed: str | None) -> HeldKey | None:
@@ -260,6 +266,7 @@ def auto_renew(cert: Certificate, actor: str = "system:jobs") -> Certificate:
         "[CertCenter] Your %(type)s certificate was renewed automatically and is valid until "
         "%(date)s. Download it from My certificates on our site and put it in your NPKI "
         "folder in place of the old signCert.der."),
+        subject=N_("[CertCenter] Your certificate was renewed"),
         type=issuance.type_name(cert.cert_type, cert.customer.language),
         date=f"{clock.aware(record.not_after).astimezone(KST):%Y-%m-%d}")
     return record

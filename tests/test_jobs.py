@@ -4,12 +4,14 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from email.header import decode_header, make_header
 
 import pytest
 
 from models import AuditEvent, Certificate, Crl, Download, Notification, Reminder
 from services import audit, clock, issuance, jobs, renewal, status
 from tests.conftest import REPO
+from tests.test_notify import smtp_server  # noqa: F401  (the aiosmtpd fixture)
 from tests.test_renewal import PASSWORD, RRN, expiry, set_kst
 
 
@@ -171,3 +173,24 @@ def test_operators_turn_automatic_renewal_on_and_off_by_serial(app, demo):
     status.revoke_certificate(cert, "cessation-of-operation", actor="t")
     revoked = runner.invoke(args=["certs", "auto-renew", cert.serial, "--lead-days", "7"])
     assert revoked.exit_code == 1 and "유효한 인증서에만" in revoked.output     # Korean by default
+
+
+def subject(message) -> str:
+    return str(make_header(decode_header(message["Subject"])))
+
+
+def test_reminder_and_renewal_emails_go_out_by_smtp_with_a_subject(demo, smtp_server):
+    person = demo["person"]
+    person.email = "gildong@example.com"
+    person.save()
+    cert = renewal.set_auto_renewal(issue(person, "personal-banking"), 30, "test")
+    set_kst(expiry(cert) - dt.timedelta(days=30), 9, 5)
+    jobs.run()                     # renewed 30 days before: the reminder is not needed
+    [message] = smtp_server.messages
+    assert message["To"] == "gildong@example.com"
+    assert subject(message) == "[인증센터] 인증서가 갱신되었습니다"
+    assert "자동으로 갱신" in message.get_payload(decode=True).decode()
+    other = issue(person, "personal-general")
+    set_kst(expiry(other) - dt.timedelta(days=7), 9, 5)
+    jobs.run()
+    assert subject(smtp_server.messages[-1]) == "[인증센터] 인증서 만료가 다가옵니다"
