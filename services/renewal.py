@@ -98,7 +98,7 @@ class HeldKey:
     signpri: bytes | None = None
 
 
-HELD_KEY_MAX = 2400   # characters: the session cookie must stay under the browsers' 4 KB
+HELD_KEY_MAX = 3000   # characters (RSA-2048: about 2,450): the cookie must stay under 4 KB
 
 
 def seal_held_key(opened, password: str) -> str | None:
@@ -111,7 +111,7 @@ def seal_held_key(opened, password: str) -> str | None:
     payload = json.dumps({"npki": npki_folder, "password": password,
                           "signpri": base64.b64encode(signpri).decode()})
     sealed = secrets.encrypt("renewal-held-key", payload.encode())
-    # A key larger than RSA-3072 would not fit the cookie: such a customer gets the
+    # A key larger than RSA-2048 would not fit the cookie: such a customer gets the
     # certificate alone, as after a signature login.
     return sealed if len(sealed) <= HELD_KEY_MAX else None
 

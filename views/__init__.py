@@ -98,6 +98,28 @@ def verification_is_fresh() -> bool:
     return is_fresh(_time("verified_at"))
 
 
+def reverify_unless_fresh(flow: str) -> Response | None:
+    """A confirm button that changes a certificate needs a verification younger than 10
+    minutes: if it is older, verify again and come back to `flow`."""
+    if verification_is_fresh():
+        return None
+    remember_flow(flow)
+    return go("verify.identity")
+
+
+class FlowAnswers:
+    """A multi-page flow's answers so far, kept in the session under one key."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def get(self) -> dict:
+        return session.get(self.key, {})
+
+    def save(self, **answers) -> None:
+        session[self.key] = {**self.get(), **answers}
+
+
 def sign_out() -> None:
     customer = verified_customer()
     if customer is not None:
@@ -125,6 +147,19 @@ def verified(flow: str, fresh: bool = False):
     return decorate
 
 
+# Babel's Korean data writes "AM"/"PM", which Korean readers do not expect: Korean pages
+# show the 24-hour clock instead. English keeps Babel's patterns.
+KOREAN_DATETIME = {"short": "yy. M. d. HH:mm", "medium": "yyyy. M. d. HH:mm:ss",
+                   "long": "yyyy년 M월 d일 HH:mm:ss"}
+
+
+def format_moment(value, format: str = "medium") -> str:
+    """A stored (naive UTC) time as the reader reads it, in KST."""
+    from flask_babel import format_datetime, get_locale
+    pattern = KOREAN_DATETIME.get(format) if str(get_locale()) == "ko" else None
+    return format_datetime(value, pattern or format)
+
+
 def days_left(not_after) -> int:
     return max(0, (not_after - clock.now()) // timedelta(days=1))
 
@@ -138,6 +173,7 @@ def register(app) -> None:
         app.register_blueprint(module.bp)
     app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
     register_commands(app)
+    app.jinja_env.filters["datetimeformat"] = format_moment
 
     @app.context_processor
     def _globals():

@@ -84,7 +84,7 @@ class PossessionFilesForm(FlaskForm):
 
 
 class SignatureForm(FlaskForm):
-    signature = TextAreaField(validators=[InputRequired(_l("Paste the signature"))])
+    signature = TextAreaField(validators=[InputRequired(_l("Paste the signature the command printed"))])
 
 
 class RenewKeyForm(FlaskForm):

@@ -13,18 +13,14 @@ from services import issuance, secrets
 from services.errors import DomainError
 from services.flows import claim_once
 from services.passwords import check_new_password
-from views import error_list, go, page, remember_flow, verification_is_fresh, verified
+from views import FlowAnswers, error_list, go, page, reverify_unless_fresh, verified
 from views.forms import ConfirmForm, CsrForm, KeyForm, PasswordForm, TermsForm, TypeForm
 
 bp = Blueprint("issue", __name__, url_prefix="/issue")
 
 
-def _answers() -> dict:
-    return session.get("issue", {})
-
-
-def _save(**answers) -> None:
-    session["issue"] = {**_answers(), **answers}
+ANSWERS = FlowAnswers("issue")
+_answers, _save = ANSWERS.get, ANSWERS.save
 
 
 def _ask(template: str, form, errors=None, status=None, **context):
@@ -168,10 +164,7 @@ def check(customer, plan):
         return go("issue.csr")
     form = ConfirmForm()
     if form.validate_on_submit():
-        if not verification_is_fresh():
-            remember_flow("issue.check")
-            return go("verify.identity")
-        return _issue(customer, plan, answers, form)
+        return reverify_unless_fresh("issue.check") or _issue(customer, plan, answers, form)
     return _ask("issue/check.html", form, plan=plan)
 
 

@@ -1,6 +1,6 @@
 """The sentence a person reads for each domain error id, translated at render time."""
 
-from flask_babel import format_date, format_datetime, lazy_gettext as _l
+from flask_babel import format_date, lazy_gettext as _l
 
 
 MESSAGES = {
@@ -137,7 +137,8 @@ MESSAGES = {
 
 def message_for(error) -> str:
     template = MESSAGES.get(error.code, _l("Something went wrong. Try again"))
-    params = {k: (format_datetime(v, "short") if hasattr(v, "hour")
+    from views import format_moment
+    params = {k: (format_moment(v, "short") if hasattr(v, "hour")
                   else format_date(v, "long") if hasattr(v, "year") else v)
               for k, v in error.params.items()}
     return str(template) % params if params else str(template)

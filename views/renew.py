@@ -16,7 +16,7 @@ from services import clock, renewal, secrets, verification
 from services.errors import DomainError
 from services.flows import claim_once
 from services.passwords import check_new_password
-from views import error_list, go, page, remember_flow, verification_is_fresh, verified
+from views import FlowAnswers, error_list, go, page, reverify_unless_fresh, verified
 from views.forms import AutomaticChoiceForm, ConfirmForm, PasswordForm, RenewKeyForm
 from views.messages import message_for
 from views.possession import files_step, signature_step, way_step
@@ -24,12 +24,8 @@ from views.possession import files_step, signature_step, way_step
 bp = Blueprint("renew", __name__, url_prefix="/renew")
 
 
-def _answers() -> dict:
-    return session.get("renew", {})
-
-
-def _save(**answers) -> None:
-    session["renew"] = {**_answers(), **answers}
+ANSWERS = FlowAnswers("renew")
+_answers, _save = ANSWERS.get, ANSWERS.save
 
 
 def _context(cert: Certificate, **more) -> dict:
@@ -159,10 +155,7 @@ def check(customer, cert):
         return go("renew.password")
     form = ConfirmForm()
     if form.validate_on_submit():
-        if not verification_is_fresh():
-            remember_flow("renew.check")
-            return go("verify.identity")
-        return _renew(customer, cert, answers, form)
+        return reverify_unless_fresh("renew.check") or _renew(customer, cert, answers, form)
     return page("renew/check.html", form=form, **_context(cert))
 
 
