@@ -4,7 +4,7 @@ import gzip
 import re
 
 from app import create_app
-from tests.conftest import PERSON, sms_code, text
+from tests.conftest import PERSON, sms_code, text, verify_by_sms
 from tests.test_web_support import (
     english, error_summary, h1, start_verification, title,
 )
@@ -205,3 +205,15 @@ def test_in_korean_the_error_title_has_the_translated_prefix(web, app, demo):
     assert response.status_code == 400
     assert '<html lang="ko">' in response.get_data(as_text=True)
     assert title(response).startswith(prefix + " ")
+
+
+def test_times_are_korea_time_on_the_24_hour_clock_in_korean(web, demo):
+    from services import issuance
+    issuance.issue_certificate(demo["person"], "personal-banking", idn="9001011234567",
+                               actor="test", password="Blue!sky42x", offer_downloads=False)
+    verify_by_sms(web, demo["person"])
+    korean = text(web.get("/my/"))
+    assert "23:59:59" in korean                     # every certificate ends 23:59:59 KST
+    assert "오후" not in korean and "PM" not in korean
+    english(web)
+    assert "11:59:59 PM" in text(web.get("/my/"))

@@ -16,7 +16,7 @@ from models import AuditEvent, Certificate
 from pki import files as pki_files
 from pki import npki
 from services import clock, issuance, renewal, status
-from tests.conftest import move_clock, verify_by_sms
+from tests.conftest import move_clock, text, verify_by_sms
 from tests.test_renewal import PASSWORD, RRN, expiry, set_kst
 from tests.test_web_support import english, error_summary, h1, title
 
@@ -72,6 +72,8 @@ def test_same_key_renewal_with_the_npki_folder_gives_a_new_folder_and_p12(web, d
     assert f"{new_end + dt.timedelta(hours=9):%Y}" in page and "The key you have" in page
     response = web.post("/renew/check", {})
     assert response.request.path == "/renew/done" and h1(response) == "Your certificate is renewed"
+    assert f"valid until {new_end + dt.timedelta(hours=9):%B %-d, %Y}, 11:59:59 PM Korea time" \
+        in text(response)
     got = fetch_all(web, response)
     new = Certificate.get(Certificate.replaced_by.is_null() & (Certificate.id != cert.id))
     assert set(got) == {"NPKI.zip", f"{new.serial}.p12", f"{new.serial}.crt", "chain.pem"}

@@ -148,15 +148,19 @@ def verified(flow: str, fresh: bool = False):
 
 
 # Babel's Korean data writes "AM"/"PM", which Korean readers do not expect: Korean pages
-# show the 24-hour clock instead. English keeps Babel's patterns.
-KOREAN_DATETIME = {"short": "yy. M. d. HH:mm", "medium": "yyyy. M. d. HH:mm:ss",
-                   "long": "yyyy년 M월 d일 HH:mm:ss"}
+# show the 24-hour clock instead. English keeps Babel's patterns, but says "Korea time" where
+# Babel's long form would write "+0900".
+DATETIME_PATTERNS = {
+    "ko": {"short": "yy. M. d. HH:mm", "medium": "yyyy. M. d. HH:mm:ss",
+           "long": "yyyy년 M월 d일 HH:mm:ss"},
+    "en": {"long": "MMMM d, y, h:mm:ss a 'Korea time'"},
+}
 
 
 def format_moment(value, format: str = "medium") -> str:
     """A stored (naive UTC) time as the reader reads it, in KST."""
     from flask_babel import format_datetime, get_locale
-    pattern = KOREAN_DATETIME.get(format) if str(get_locale()) == "ko" else None
+    pattern = DATETIME_PATTERNS.get(str(get_locale()), {}).get(format)
     return format_datetime(value, pattern or format)
 
 
