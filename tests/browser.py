@@ -86,3 +86,45 @@ def tab_to(page, selector: str, limit: int = 60) -> None:
             return
         page.keyboard.press("Tab")
     raise AssertionError(f"{selector} cannot be reached with Tab")
+
+
+def submit(page, javascript: bool):
+    """Press the form's main button; with htmx, wait for the swap or the redirect."""
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state()
+    if javascript:
+        page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
+def verify_identity(page, customer, javascript: bool = True):
+    """Identity verification by text message, from the identity page the flow sent us to;
+    the caller looks at the page the flow goes on to."""
+    from tests.conftest import PERSON, sms_code    # conftest imports this module
+    page.wait_for_url("**/verify/")
+    for field, value in PERSON.items():
+        page.fill(f"#{field}", value)
+    submit(page, javascript)
+    page.wait_for_url("**/verify/method")
+    page.check("#method")                                     # by text message
+    submit(page, javascript)
+    page.wait_for_url("**/verify/code")
+    page.fill("#code", sms_code(customer))
+    submit(page, javascript)
+
+
+def verify_identity_by_keyboard(page, customer):
+    """The same, typing and pressing keys only."""
+    from tests.conftest import PERSON, sms_code
+    page.wait_for_url("**/verify/")
+    for field, value in PERSON.items():
+        tab_to(page, f"#{field}")
+        page.keyboard.type(value)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/verify/method")
+    tab_to(page, "#method")
+    page.keyboard.press("Space")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/verify/code")
+    tab_to(page, "#code")
+    page.keyboard.type(sms_code(customer))
+    page.keyboard.press("Enter")

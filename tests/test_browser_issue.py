@@ -8,7 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from models import Certificate
-from tests.browser import assert_accessible, new_page, tab_to
+from tests.browser import (assert_accessible, new_page, submit, tab_to,
+                           verify_identity_by_keyboard)
 from tests.conftest import PERSON, sms_code
 
 PASSWORD = "Blue!sky42x"
@@ -16,14 +17,6 @@ PASSWORD = "Blue!sky42x"
 
 def heading(page) -> str:
     return page.locator("main h1").first.inner_text().strip()
-
-
-def submit(page, javascript: bool):
-    """Press the form's main button; with htmx, wait for the swap or the redirect."""
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_load_state()
-    if javascript:
-        page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
 
 def fill_identity(page, details=PERSON):
@@ -170,19 +163,7 @@ def test_issuance_by_keyboard_alone(chromium, live, demo):
     page.goto("/issue/")
     tab_to(page, "main a.button")
     page.keyboard.press("Enter")
-    page.wait_for_url("**/verify/")
-    for field, value in PERSON.items():
-        tab_to(page, f"#{field}")
-        page.keyboard.type(value)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/verify/method")
-    tab_to(page, "#method")
-    page.keyboard.press("Space")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/verify/code")
-    tab_to(page, "#code")
-    page.keyboard.type(sms_code(person))
-    page.keyboard.press("Enter")
+    verify_identity_by_keyboard(page, person)
     page.wait_for_url("**/issue/terms")
     tab_to(page, "#agree")
     page.keyboard.press("Space")

@@ -18,9 +18,9 @@ from playwright.sync_api import expect
 from models import Certificate
 from pki import npki
 from services import clock, issuance, status
-from tests.browser import assert_accessible, new_page, tab_to
-from tests.conftest import PERSON, sms_code
-from tests.test_browser_issue import download, submit
+from tests.browser import (assert_accessible, new_page, submit, tab_to, verify_identity,
+                           verify_identity_by_keyboard)
+from tests.test_browser_issue import download
 from tests.test_renewal import NEW_PASSWORD, PASSWORD, RRN, expiry, set_kst
 from tests.test_transfer import open_file_chooser_by_keyboard
 
@@ -58,19 +58,6 @@ def fails(page, field: str, what: str, check):
     check(page, what)
 
 
-def verify(page, demo):
-    """Identity verification with the SMS code, on the page the flow sent us to; the
-    caller waits for the page the flow goes on to."""
-    page.wait_for_url("**/verify/")
-    for field, value in PERSON.items():
-        page.fill(f"#{field}", value)
-    go_on(page, "**/verify/method")
-    page.check("#method")                                     # by text message
-    go_on(page, "**/verify/code")
-    page.fill("#code", sms_code(demo["person"]))
-    page.locator("main form button[type=submit]").first.click()   # the caller waits
-
-
 def open_files(page, npki_path: str, password: str = PASSWORD):
     """The files step of the certificate login: the NPKI.zip and its password."""
     page.set_input_files("#files", npki_path)
@@ -81,7 +68,7 @@ def log_in(page, demo, javascript, npki_path, next_glob):
     """From the way choice (signing in first, if the session has ended) to `next_glob`."""
     page.goto("/renew/certificate")
     if "/verify/" in page.url:
-        verify(page, demo)
+        verify_identity(page, demo["person"])
         page.wait_for_url("**/renew/certificate")
     page.check("#way")                                        # open my files here
     go_on(page, "**/renew/certificate/files")
@@ -112,7 +99,7 @@ def test_a_customer_renews_with_the_certificate_files(chromium, live, demo, issu
     page = new_page(chromium, live, javascript)
     page.goto("/renew/")
     page.click("main a.button--start")
-    verify(page, demo)
+    verify_identity(page, demo["person"])
     page.wait_for_url("**/renew/certificate")
     log_in(page, demo, javascript, issued.npki, "**/renew/key")
     assert issued.cert.serial in page.locator("main").inner_text()
@@ -156,19 +143,7 @@ def test_renewal_by_keyboard_alone(chromium, live, demo, issued):
     page.goto("/renew/")
     tab_to(page, "main a.button--start")
     page.keyboard.press("Enter")
-    page.wait_for_url("**/verify/")
-    for field, value in PERSON.items():
-        tab_to(page, f"#{field}")
-        page.keyboard.type(value)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/verify/method")
-    tab_to(page, "#method")
-    page.keyboard.press("Space")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/verify/code")
-    tab_to(page, "#code")
-    page.keyboard.type(sms_code(demo["person"]))
-    page.keyboard.press("Enter")
+    verify_identity_by_keyboard(page, demo["person"])
     page.wait_for_url("**/renew/certificate")
     tab_to(page, "#way")                                      # open my files here
     page.keyboard.press("Space")
@@ -216,7 +191,7 @@ def test_every_renewal_page_and_error_state_passes_axe(chromium, live, app, demo
     assert page.locator("html").get_attribute("lang") == language[:2]
     check(page, "start")
     page.click("main a.button--start")
-    verify(page, demo)
+    verify_identity(page, demo["person"])
     page.wait_for_url("**/renew/certificate")
     check(page, "way")
     fails(page, "way", "way, none chosen", check)

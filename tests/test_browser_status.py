@@ -7,9 +7,8 @@ import pytest
 
 from models import Certificate
 from services import clock, issuance
-from tests.browser import assert_accessible, new_page
-from tests.conftest import PERSON, sms_code
-from tests.test_browser_issue import submit
+from tests.browser import assert_accessible, new_page, submit, verify_identity
+from tests.conftest import sms_code
 
 
 @pytest.fixture
@@ -17,17 +16,6 @@ def certificate(demo):
     return issuance.issue_certificate(demo["person"], "personal-banking", idn="9001011234567",
                                       actor="test", password="Blue!sky42x",
                                       offer_downloads=False).certificate
-
-
-def verify(page, demo, javascript, check):
-    assert "/verify/" in page.url
-    for field, value in PERSON.items():
-        page.fill(f"#{field}", value)
-    submit(page, javascript)
-    page.check("#method")                                     # text message
-    submit(page, javascript)
-    page.fill("#code", sms_code(demo["person"]))
-    submit(page, javascript)
 
 
 def choose_certificate(page, certificate, javascript, check, what):
@@ -66,7 +54,7 @@ def revoke(page, demo, certificate, javascript, check=lambda page, what: None):
     page.click("main a[href='/revoke/']")
     check(page, "revoke: start")
     page.click("main a.button")
-    verify(page, demo, javascript, check)
+    verify_identity(page, demo["person"], javascript)
     assert "/revoke/certificate" in page.url
     choose_certificate(page, certificate, javascript, check, "revoke")
     assert "/revoke/reason" in page.url
@@ -97,7 +85,7 @@ def test_a_customer_suspends_then_resumes(chromium, live, demo, certificate, jav
     page = new_page(chromium, live, javascript)
     page.goto("/suspend/")
     page.click("main a.button")
-    verify(page, demo, javascript, lambda p, w: None)
+    verify_identity(page, demo["person"], javascript)
     choose_certificate(page, certificate, javascript, lambda p, w: None, "suspend")
     confirm_with_code(page, demo, javascript, lambda p, w: None, "suspend")
     assert Certificate.get_by_id(certificate.id).status == "suspended"

@@ -122,18 +122,10 @@ def test_a_challenge_older_than_5_minutes_is_refused(signed_in):
 
 
 def test_the_certificate_login_pages_pass_axe(chromium, live, demo, issued):
-    from tests.browser import assert_accessible, new_page
-    from tests.conftest import PERSON, sms_code
-    from tests.test_browser_issue import submit
+    from tests.browser import assert_accessible, new_page, submit, verify_identity
     page = new_page(chromium, live, javascript=True)
     page.goto("/my/check/")
-    for field, value in PERSON.items():
-        page.fill(f"#{field}", value)
-    submit(page, True)
-    page.check("#method")
-    submit(page, True)
-    page.fill("#code", sms_code(demo["person"]))
-    submit(page, True)
+    verify_identity(page, demo["person"])
     assert "/my/check/" in page.url
     assert_accessible(page, "check: choose")
     submit(page, True)

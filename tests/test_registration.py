@@ -352,14 +352,12 @@ def test_someone_elses_registration_cannot_be_removed_through_the_pages(app, web
 
 
 def test_the_registration_pages_and_an_error_pass_axe(chromium, live, demo, bank, keys, tmp_path):
-    from tests.browser import assert_accessible, new_page
-    from tests.test_browser_status import verify
-    from tests.test_browser_issue import submit
+    from tests.browser import assert_accessible, new_page, submit, verify_identity
     page = new_page(chromium, live, javascript=True)
     page.goto("/register/")
     assert_accessible(page, "registration start")
     page.goto("/register/files")
-    verify(page, demo, True, None)
+    verify_identity(page, demo["person"])
     page.wait_for_url("**/register/files")
     assert_accessible(page, "registration files")
     submit(page, True)

@@ -1,11 +1,10 @@
 """The registration authority's rules, called the way the views and the CLI call them."""
-from datetime import timedelta
 
 import pyotp
 import pytest
 from cryptography import x509
 
-from models import AuditEvent, Certificate, Customer, Download, Notification, OneTimeCode
+from models import AuditEvent, Certificate, Customer, Download, OneTimeCode
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki import npki
 from services import audit, clock, customers, downloads, issuance, verification

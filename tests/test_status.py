@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from models import AuditEvent, Certificate, Crl
-from services import ca_store, clock, issuance, status
+from services import ca_store, issuance, status
 from services.errors import DomainError
 from tests.conftest import last_sms, move_clock
 

@@ -6,12 +6,12 @@ import zipfile
 
 import pytest
 
-from models import AuditEvent, Transfer
+from models import Transfer
 from services import issuance, transfer
 from services.errors import DomainError
 from tests.browser import assert_accessible, new_page
 from tests.conftest import move_clock
-from tests.test_browser_issue import submit
+from tests.browser import submit
 
 PASSWORD = "Blue!sky42x"
 

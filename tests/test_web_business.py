@@ -4,7 +4,6 @@ import io
 import re
 import zipfile
 
-import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from models import Certificate, CertificateRequest

@@ -111,7 +111,7 @@ def issue_personal(web, cert_type="personal-banking", password=PASSWORD):
 
 
 def verify_person_by_sms(web, person, details=PERSON):
-    response = start_verification(web, details)
+    start_verification(web, details)
     return web.post("/verify/code", {"code": sms_code(person)})
 
 
