@@ -205,7 +205,8 @@ def _decrypt(bundle: Bundle, password: str):
     return key, bundle.certificate, [], random_num, scheme
 
 
-def _spki(public_key) -> bytes:
+def public_key_info(public_key) -> bytes:
+    """The key's SubjectPublicKeyInfo, DER: what two certificates for one key share."""
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -215,7 +216,7 @@ def key_matches(key, cert: x509.Certificate) -> bool:
         cert_key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm):
         raise PkiError("cert_key_unsupported") from None
-    return _spki(key.public_key()) == _spki(cert_key)
+    return public_key_info(key.public_key()) == public_key_info(cert_key)
 
 
 def open_bundle(bundle: Bundle, password: str) -> Opened:

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from peewee import IntegrityError
 
-from models import Certificate, CertificateRequest, Customer, db
+from models import Certificate, CertificateRequest, Customer, Reminder, db
 from pki import ca as pki_ca
 from pki import csr as pki_csr
 from pki import files as pki_files
@@ -265,6 +265,8 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
                 audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
                              replaced_by=record.serial)
             replaced = step.current
+            if replaced is not None and replaced.not_after == record.not_after:
+                _carry_on(replaced, record)
             if step.cert_type.needs_approval:
                 CertificateRequest.update(status="issued", certificate=record).where(
                     (CertificateRequest.customer == customer)
@@ -280,6 +282,16 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
     if superseded:
         publish_crl()               # relying parties see the superseded one revoked at once
     return Issued(record, files, links, replaced)
+
+
+def _carry_on(replaced: Certificate, record: Certificate) -> None:
+    """A reissue keeps the expiry date, so it keeps what hangs on it: the expiry reminders
+    already sent are not sent again, and automatic renewal stays as it was."""
+    for reminder in replaced.reminders:
+        Reminder.create(certificate=record, days_before=reminder.days_before,
+                        status=reminder.status, created_at=reminder.created_at)
+    record.auto_renew_days = replaced.auto_renew_days
+    record.save(only=[Certificate.auto_renew_days])
 
 
 def in_force(customer: Customer, type_id: str):

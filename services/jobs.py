@@ -50,7 +50,8 @@ def _reminder_task(item: reminders.DueReminder) -> Task:
 
 
 def tasks(at: dt.datetime) -> list[Task]:
-    """What a run at `at` would do, in the order it does it."""
+    """What a run at `at` would do, in the order it does it. Each task looks again when it
+    runs, so a plan that went stale meanwhile does nothing wrong."""
     found = []
     count = downloads.expired_count(at)
     if count:
@@ -60,9 +61,6 @@ def tasks(at: dt.datetime) -> list[Task]:
     if count:
         found.append(Task(f"Purge {count} expired transfers.",
                           lambda: f"Purged {transfer.purge()} expired transfers."))
-    count = notify.pending_retries().count()
-    if count:
-        found.append(Task(f"Retry {count} notifications that could not be sent.", _retry))
     # Renewals before reminders: a certificate renewed now gets no reminder.
     found += [_renewal_task(cert) for cert in renewal.auto_renewals_due(at)]
     found += [_reminder_task(item) for item in reminders.due(at)]
@@ -70,6 +68,10 @@ def tasks(at: dt.datetime) -> list[Task]:
         found.append(Task("Publish a new CRL.", _publish_crl))
     if ca_store.ocsp_signer_due(at):
         found.append(Task("Issue a new OCSP signer.", _rotate_ocsp_signer))
+    # Retries last: with the gateway down they take a while, and the rest should not wait.
+    count = notify.pending_retries().count()
+    if count:
+        found.append(Task(f"Retry {count} notifications that could not be sent.", _retry))
     return found
 
 

@@ -14,7 +14,8 @@ from pki.profile import KST
 from services import audit, clock, issuance
 from services.i18n import N_
 from services.notify import notify
-from services.renewal import CLAIM_LIFE, SEND_HOUR, auto_renewal_due, days_before_expiry
+from services.renewal import (CLAIM_LIFE, SEND_HOUR, auto_renewal_due, days_before_expiry,
+                              expiry_day)
 
 REMINDER_DAYS = (30, 7, 1)
 
@@ -65,16 +66,25 @@ def send(item: DueReminder, actor: str = "system:jobs") -> bool:
     except IntegrityError:
         return False
     language = cert.customer.language
+    # The days really left, in KST calendar days: a late run sends the latest reminder only,
+    # and it must not say "in 7 days" three days before the end.
+    days_left = (expiry_day(cert) - clock.aware(now).astimezone(KST).date()).days
     params = {"type": issuance.type_name(cert.cert_type, language),
-              "date": _day(cert.not_after), "days": item.days_before,
+              "date": _day(cert.not_after), "days": days_left,
               "subject": N_("[CertCenter] Your certificate expires soon")}
     automatic = auto_renewal_due(cert)
-    if automatic is not None:
+    if automatic is not None and automatic > now:
         notify(cert.customer, "expiry_reminder", N_(
             "[CertCenter] Your %(type)s certificate expires on %(date)s. It will be renewed "
             "automatically on %(auto_date)s; there is nothing you need to do."),
             auto_date=_day(automatic), **params)
+    elif days_left == 0:
+        notify(cert.customer, "expiry_reminder", N_(
+            "[CertCenter] Your %(type)s certificate expires today, %(date)s. Renew it on our "
+            "site with your certificate files before midnight, under Renew a certificate."),
+            **params)
     else:
+        # No automatic renewal, or one that was due and has not happened: renew by hand.
         notify(cert.customer, "expiry_reminder", N_(
             "[CertCenter] Your %(type)s certificate expires on %(date)s, in %(days)s day(s). "
             "Renew it on our site with your certificate files before then, under Renew a "

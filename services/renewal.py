@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from peewee import IntegrityError
 
 from models import Certificate, Customer, db
-from pki import npki
+from pki import bundle, npki
 from pki.errors import PkiError
 from pki.profile import CERT_TYPES, KST, add_years
 from services import audit, clock, downloads, issuance, secrets
@@ -73,12 +72,14 @@ def is_renewed(cert: Certificate) -> bool:
 
 def refusal(cert: Certificate) -> DomainError | None:
     """Why `cert` cannot be renewed now, or None when it can."""
+    if cert.status == "revoked" and cert.revocation_reason == "superseded" and cert.replaced_by_id:
+        return DomainError("renew_superseded", status=409, serial=successor(cert).serial)
     if cert.status == "revoked":
         return DomainError("renew_revoked", status=409)
+    if cert.replaced_by_id is not None:      # renewed: valid, or suspended with its successor
+        return DomainError("renew_already", status=409, serial=successor(cert).serial)
     if cert.status == "suspended":
         return DomainError("renew_suspended", status=409)
-    if cert.replaced_by_id is not None:
-        return DomainError("renew_already", status=409, serial=successor(cert).serial)
     if cert.not_after <= clock.now():
         return DomainError("renew_expired", status=409)
     if clock.now() < window_opens(cert):
@@ -129,16 +130,19 @@ def open_held_key(sealed: str | None) -> HeldKey | None:
     return HeldKey(key, held["password"], signpri if held["npki"] else None)
 
 
-def _claim(cert: Certificate) -> None:
-    """Mark the certificate as being renewed, unless it is renewed or being renewed: two
-    renewals at once stop here, before the CA key signs anything."""
+def _claim(cert: Certificate, automatic: bool) -> None:
+    """Mark the certificate as being renewed, unless it is renewed or being renewed (or, for
+    an automatic renewal, no longer set to renew automatically): two renewals at once stop
+    here, before the CA key signs anything."""
     now = clock.now()
+    condition = ((Certificate.id == cert.id) & (Certificate.status == "valid")
+                 & Certificate.replaced_by.is_null()
+                 & (Certificate.renewal_started_at.is_null()
+                    | (Certificate.renewal_started_at < now - CLAIM_LIFE)))
+    if automatic:
+        condition &= Certificate.auto_renew_days.is_null(False)
     with db.atomic():
-        claimed = Certificate.update(renewal_started_at=now).where(
-            (Certificate.id == cert.id) & (Certificate.status == "valid")
-            & Certificate.replaced_by.is_null()
-            & (Certificate.renewal_started_at.is_null()
-               | (Certificate.renewal_started_at < now - CLAIM_LIFE))).execute()
+        claimed = Certificate.update(renewal_started_at=now).where(condition).execute()
     if not claimed:
         raise DomainError("renew_conflict", status=409)
 
@@ -155,20 +159,16 @@ def _unique_digits(cert: x509.Certificate) -> str:
     return str(common_name).rsplit("()", 1)[-1]
 
 
-def _same_public_key(a, b) -> bool:
-    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return a.public_bytes(*spki) == b.public_bytes(*spki)
-
-
 def renew_certificate(old: Certificate, actor: str, *, new_password: str | None = None,
                       idn: str | None = None, held: HeldKey | None = None,
-                      auto_renew_days: int | None = None,
+                      auto_renew_days: int | None = None, automatic: bool = False,
                       offer_downloads: bool = True) -> issuance.Issued:
     """Renew `old`. With `new_password` (and the `idn` the VID is computed from), a new key
     is made here and the customer gets new files under that password. Without it, the new
     certificate certifies the same public key: with `held`, the customer gets a new NPKI
     folder (their own signPri.key beside the new certificate) and a new .p12 under the same
-    password; without, the certificate alone. `auto_renew_days` carries on to the successor.
+    password; without, the certificate alone. `auto_renew_days` carries on to the successor;
+    `automatic` renews only while automatic renewal is still on.
     """
     problem = refusal(old)
     if problem:
@@ -180,15 +180,15 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
         public_key = key.public_key()
     else:
         key, random_num, public_key = None, None, old_x509.public_key()
-        if held is not None and not _same_public_key(held.private_key.public_key(), public_key):
-            raise DomainError("key_mismatch", field="files")
+        if held is not None and not bundle.key_matches(held.private_key, old_x509):
+            raise DomainError("key_mismatch")
         try:
             found = npki.read_identify_data(old_x509)
         except PkiError:
             found = None
         # Same key, same randomNum, same person: the VID stays; the name is today's.
         identify_data = npki.identify_data(customer.name, found[1]) if found else None
-    _claim(old)
+    _claim(old, automatic)
     try:
         now = clock.now()
         cert = issuance.sign_end_entity(customer, CERT_TYPES[old.cert_type], public_key,
@@ -209,11 +209,14 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
                                                 key_generated_here=key is not None)
             record.auto_renew_days = auto_renew_days
             record.save()
+            # Revoked or suspended while it was being signed: no successor for it.
             moved = Certificate.update(replaced_by=record, renewal_started_at=None,
                                        auto_renew_days=None).where(
-                (Certificate.id == old.id) & Certificate.replaced_by.is_null()).execute()
+                (Certificate.id == old.id) & Certificate.replaced_by.is_null()
+                & (Certificate.status == "valid")).execute()
             if not moved:
-                raise DomainError("renew_conflict", status=409)
+                raise refusal(Certificate.get_by_id(old.id)) or DomainError("renew_conflict",
+                                                                            status=409)
             links = [downloads.create(record, kind, name, media, content)
                      for kind, name, media, content in files] if offer_downloads else []
             audit.record(actor, "certificate.renew", record.serial, renewed=old.serial,
@@ -259,9 +262,13 @@ def auto_renewals_due(at: dt.datetime) -> list[Certificate]:
 
 
 def auto_renew(cert: Certificate, actor: str = "system:jobs") -> Certificate:
-    """Renew with the same public key and tell the customer where to get it."""
+    """Renew with the same public key and tell the customer where to get it. The row is read
+    again: automatic renewal may have been turned off since the run looked."""
+    cert = Certificate.get_by_id(cert.id)
+    if cert.auto_renew_days is None:
+        raise DomainError("auto_renew_off", status=409)
     record = renew_certificate(cert, actor, auto_renew_days=cert.auto_renew_days,
-                               offer_downloads=False).certificate
+                               automatic=True, offer_downloads=False).certificate
     notify(cert.customer, "renewal_ready", N_(
         "[CertCenter] Your %(type)s certificate was renewed automatically and is valid until "
         "%(date)s. Download it from My certificates on our site and put it in your NPKI "

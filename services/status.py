@@ -9,12 +9,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from peewee import IntegrityError
 
 from models import Certificate, Crl, Customer, db  # noqa: F401  (Customer: type)
 from pki import crl as pki_crl
 from pki import ocsp as pki_ocsp
+from pki.bundle import public_key_info
 from pki.errors import PkiError
 from pki.serials import parse_serial_hex, serial_hex
 from services import audit, ca_store, clock, settings
@@ -54,11 +56,38 @@ def find_certificate(serial: str, customer: Customer | None = None,
     return cert
 
 
+def renewed_into(cert: Certificate, states=("valid", "suspended")) -> list[Certificate]:
+    """The unexpired certificates renewed into `cert` (its predecessors running out their
+    days), in `states`. To the customer they are one certificate: what happens to it happens
+    to them."""
+    found, frontier = [], [cert.id]
+    while frontier:
+        older = list(Certificate.select().where(
+            Certificate.replaced_by.in_(frontier) & Certificate.status.in_(list(states))
+            & (Certificate.not_after > clock.now())))
+        found += older
+        frontier = [c.id for c in older]
+    return found
+
+
+def _same_key(cert: Certificate, states) -> list[Certificate]:
+    """The customer's other unexpired certificates, in `states`, for the public key of
+    `cert` (a same-key renewal makes two)."""
+    def key_of(record):
+        return public_key_info(x509.load_der_x509_certificate(bytes(record.der)).public_key())
+    key = key_of(cert)
+    return [other for other in Certificate.select().where(
+                (Certificate.customer == cert.customer_id) & (Certificate.id != cert.id)
+                & Certificate.status.in_(list(states)) & (Certificate.not_after > clock.now()))
+            if key_of(other) == key]
+
+
 def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, actor: str,
             message: str, **details) -> Certificate:
     """Apply one status change if the certificate is unexpired and still in an allowed
-    state (a second, simultaneous request finds it changed and is refused), publish the
-    CRL, and tell the customer."""
+    state (a second, simultaneous request finds it changed and is refused), to it and to
+    the certificates renewed into it (on key compromise, to every certificate of the same
+    key), publish the CRL, and tell the customer."""
     if cert.not_after <= clock.now():
         raise DomainError("certificate_expired", status=409)
     with db.atomic():
@@ -69,6 +98,16 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
             raise DomainError("already_" + current if current in ("revoked", "suspended")
                               else "status_changed", status=409)
         audit.record(actor, "certificate." + action, cert.serial, **details)
+        along = renewed_into(cert, allowed_from)
+        if details.get("reason") == "key-compromise":
+            along += [c for c in _same_key(cert, allowed_from) if c.id not in
+                      {a.id for a in along}]
+        for other in along:
+            Certificate.update(status_changed_at=clock.now(), **values).where(
+                (Certificate.id == other.id)
+                & Certificate.status.in_(list(allowed_from))).execute()
+            audit.record(actor, "certificate." + action, other.serial, along_with=cert.serial,
+                         **details)
     publish_crl()
     cert = Certificate.get_by_id(cert.id)
     notify(cert.customer, action, message, serial=cert.serial[-8:])

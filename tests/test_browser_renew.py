@@ -270,12 +270,18 @@ def test_every_renewal_page_and_error_state_passes_axe(chromium, live, app, demo
     status.resume_certificate(Certificate.get_by_id(general.cert.id), actor="test")
     reissued = issue(demo, tmp_path / "reissued", "personal-general")  # supersedes `general`
     log_in(page, demo, True, general.npki, None)
+    heading_is("This certificate was replaced")
+    assert reissued.cert.serial in page.locator("main").inner_text()
+    check(page, "refused: replaced by a reissue")
+    status.revoke_certificate(reissued.cert, "key-compromise", actor="test")
+    log_in(page, demo, True, reissued.npki, None)
     heading_is("This certificate is revoked")
     expect(page.locator("main a[href^='/issue/type']")).to_have_count(1)
     check(page, "refused: revoked")
 
     # the day after expiry: expired
-    set_kst(expiry(reissued.cert) + DAYS, 10)
-    log_in(page, demo, True, reissued.npki, None)
+    last = issue(demo, tmp_path / "last", "personal-general")
+    set_kst(expiry(last.cert) + DAYS, 10)
+    log_in(page, demo, True, last.npki, None)
     heading_is("This certificate has expired")
     check(page, "refused: expired")

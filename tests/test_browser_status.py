@@ -6,9 +6,10 @@ import pyotp
 import pytest
 
 from models import Certificate
-from services import clock, issuance
+from services import clock, issuance, renewal
 from tests.browser import assert_accessible, new_page, submit, verify_identity
 from tests.conftest import sms_code
+from tests.test_renewal import expiry, set_kst
 
 
 @pytest.fixture
@@ -105,3 +106,17 @@ def test_every_page_and_error_state_of_the_status_flows_passes_axe(chromium, liv
     for path in ("/suspend/", "/resume/", "/suspend/certificate", "/resume/certificate", "/my/"):
         page.goto(path)
         assert_accessible(page, path)
+
+
+def test_suspending_a_renewed_pair_says_both_stop_and_passes_axe(chromium, live, demo,
+                                                                certificate):
+    set_kst(expiry(certificate) - timedelta(days=10), 10)
+    new = renewal.renew_certificate(certificate, "test").certificate
+    page = new_page(chromium, live, javascript=True)
+    page.goto("/suspend/certificate")
+    verify_identity(page, demo["person"], True)
+    choose_certificate(page, new, True, assert_accessible, "suspend, renewed pair")
+    assert "/suspend/check" in page.url
+    assert certificate.serial in page.locator("main").inner_text()      # the one it renewed
+    confirm_with_code(page, demo, True, assert_accessible, "suspend, renewed pair")
+    assert [Certificate.get_by_id(c.id).status for c in (certificate, new)] == ["suspended"] * 2

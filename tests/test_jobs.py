@@ -10,6 +10,7 @@ import pytest
 
 from models import AuditEvent, Certificate, Crl, Download, Notification, Reminder
 from services import audit, clock, issuance, jobs, renewal, status
+from services.errors import DomainError
 from tests.conftest import REPO
 from tests.test_notify import smtp_server  # noqa: F401  (the aiosmtpd fixture)
 from tests.test_renewal import PASSWORD, RRN, expiry, set_kst
@@ -79,7 +80,9 @@ def test_reminders_go_out_in_korean_and_only_the_latest_when_runs_were_missed(de
         f"{expiry(cert):%Y-%m-%d}), skipping the 30-day one."]
     texts = [n.body for n in sent(demo["person"], "expiry_reminder")]
     assert len(texts) == 1 and "만료됩니다" in texts[0] and f"{expiry(cert):%Y-%m-%d}" in texts[0]
-    assert jobs.run() == [] or all("reminder" not in line for line in jobs.run())
+    again = jobs.run()
+    assert [line for line in again if "reminder" in line] == []
+    assert len(sent(demo["person"], "expiry_reminder")) == 1
 
 
 @pytest.mark.parametrize("change", [
@@ -163,6 +166,9 @@ def test_operators_turn_automatic_renewal_on_and_off_by_serial(app, demo):
     assert Certificate.get_by_id(cert.id).auto_renew_days == 14
     assert AuditEvent.select().where(AuditEvent.action == "certificate.auto_renew").get().actor \
         == "operator:kim"
+    set_kst(due, 10)                             # past the time: it says the next run does it
+    result = runner.invoke(args=["certs", "auto-renew", cert.serial, "--lead-days", "14"])
+    assert f"{cert.serial} is due for automatic renewal now" in result.output
     result = runner.invoke(args=["certs", "auto-renew", cert.serial, "--off"])
     assert result.exit_code == 0 and "is off" in result.output
     assert Certificate.get_by_id(cert.id).auto_renew_days is None
@@ -194,3 +200,69 @@ def test_reminder_and_renewal_emails_go_out_by_smtp_with_a_subject(demo, smtp_se
     set_kst(expiry(other) - dt.timedelta(days=7), 9, 5)
     jobs.run()
     assert subject(smtp_server.messages[-1]) == "[인증센터] 인증서 만료가 다가옵니다"
+
+
+def reminder_texts(customer):
+    return [n.body for n in sent(customer, "expiry_reminder")]
+
+
+def test_a_late_reminder_says_the_days_really_left_or_today(demo):
+    person = demo["person"]
+    person.language = "en"
+    person.save()
+    cert = issue(person, "personal-banking")
+    set_kst(expiry(cert) - dt.timedelta(days=3), 10)           # the 7-day run was missed
+    jobs.run()
+    assert f"expires on {expiry(cert):%Y-%m-%d}, in 3 day(s)" in reminder_texts(person)[-1]
+    set_kst(expiry(cert), 10)                                  # and the 1-day one too
+    jobs.run()
+    assert f"expires today, {expiry(cert):%Y-%m-%d}" in reminder_texts(person)[-1]
+    assert len(reminder_texts(person)) == 2
+
+
+def test_a_reissue_keeps_the_reminders_already_sent_and_automatic_renewal(demo):
+    person = demo["person"]
+    cert = issue(person, "personal-banking")
+    set_kst(expiry(cert) - dt.timedelta(days=7), 10)
+    jobs.run()
+    assert len(reminder_texts(person)) == 1
+    reissued = issue(person, "personal-banking")               # same expiry date
+    assert reissued.not_after == cert.not_after
+    clock.advance(dt.timedelta(hours=1))
+    assert [line for line in jobs.run() if "reminder" in line] == []
+    assert len(reminder_texts(person)) == 1                    # no second 7-day reminder
+    set_kst(expiry(cert) - dt.timedelta(days=1), 10)
+    assert len([line for line in jobs.run() if "1-day expiry reminder" in line]) == 1
+    # Automatic renewal stays on through a reissue, and the reissued one is renewed.
+    renewal.set_auto_renewal(Certificate.get_by_id(reissued.id), 30, "test")
+    again = issue(person, "personal-banking")
+    assert Certificate.get_by_id(again.id).auto_renew_days == 30
+    assert any(f"Renewed {again.serial} automatically" in line for line in jobs.run())
+
+
+def test_automatic_renewal_turned_off_after_the_run_looked_is_not_done(demo):
+    cert = renewal.set_auto_renewal(issue(demo["person"], "personal-banking"), 7, "test")
+    set_kst(expiry(cert) - dt.timedelta(days=7), 10)
+    planned = [task for task in jobs.tasks(clock.now()) if "Renew" in task.plan]
+    assert len(planned) == 1
+    renewal.set_auto_renewal(Certificate.get_by_id(cert.id), None, "customer:P0000001")
+    assert planned[0].run() == f"Did not renew {cert.serial}: auto_renew_off."
+    assert Certificate.select().count() == 1
+
+
+def test_an_automatic_renewal_that_did_not_happen_gets_the_plain_reminder(demo, monkeypatch):
+    person = demo["person"]
+    person.language = "en"
+    person.save()
+    cert = renewal.set_auto_renewal(issue(person, "personal-banking"), 7, "test")
+    set_kst(expiry(cert) - dt.timedelta(days=30), 10)
+    jobs.run()
+    assert "It will be renewed automatically" in reminder_texts(person)[-1]
+
+    def fails(*args, **kwargs):
+        raise DomainError("renew_conflict", status=409)
+    monkeypatch.setattr(renewal, "renew_certificate", fails)
+    set_kst(expiry(cert) - dt.timedelta(days=7), 10)
+    lines = jobs.run()
+    assert f"Did not renew {cert.serial}: renew_conflict." in lines
+    assert "in 7 day(s). Renew it on our site" in reminder_texts(person)[-1]

@@ -202,3 +202,72 @@ def test_auto_renewal_takes_7_14_or_30_days_and_only_for_a_valid_certificate(dem
     with pytest.raises(DomainError) as suspended:
         renewal.set_auto_renewal(Certificate.get_by_id(cert.id), 7, "test")
     assert suspended.value.code == "auto_renew_not_possible"
+
+
+def test_a_certificate_revoked_while_its_renewal_is_signed_gets_no_successor(demo, monkeypatch):
+    cert, files = issue(demo["person"])
+    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
+    sign = issuance.sign_end_entity
+
+    def revoked_meanwhile(*args, **kwargs):
+        status.revoke_certificate(Certificate.get_by_id(cert.id), "key-compromise", actor="t")
+        return sign(*args, **kwargs)
+    monkeypatch.setattr(issuance, "sign_end_entity", revoked_meanwhile)
+    with pytest.raises(DomainError) as refused:
+        renewal.renew_certificate(cert, "test", held=held_npki(files))
+    assert refused.value.code == "renew_revoked"
+    assert Certificate.select().count() == 1
+    old = Certificate.get_by_id(cert.id)
+    assert old.replaced_by_id is None and old.renewal_started_at is None
+
+
+def test_a_certificate_replaced_by_a_reissue_says_so_and_names_the_new_one(demo):
+    cert, _files = issue(demo["person"])
+    reissued = issuance.issue_certificate(demo["person"], "personal-banking", idn=RRN,
+                                          actor="test", password=PASSWORD,
+                                          offer_downloads=False).certificate
+    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
+    problem = renewal.refusal(Certificate.get_by_id(cert.id))
+    assert problem.code == "renew_superseded" and problem.params["serial"] == reissued.serial
+
+
+def test_a_renewed_certificate_and_its_successor_change_status_together(demo):
+    """They are one certificate to the customer, and a same-key pair shares one key: what
+    happens to the successor happens to the one it renewed."""
+    cert, files = issue(demo["person"])
+    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
+    new = renewal.renew_certificate(cert, "test", held=held_npki(files)).certificate
+    assert [c.id for c in status.renewed_into(new)] == [cert.id]
+
+    def states():
+        return [Certificate.get_by_id(c.id).status for c in (cert, new)]
+    status.suspend_certificate(new, actor="t")
+    assert states() == ["suspended", "suspended"]
+    assert renewal.refusal(Certificate.get_by_id(cert.id)).code == "renew_already"
+    status.resume_certificate(Certificate.get_by_id(new.id), actor="t")
+    assert states() == ["valid", "valid"]
+    status.revoke_certificate(Certificate.get_by_id(new.id), "cessation-of-operation", actor="t")
+    assert states() == ["revoked", "revoked"]
+    events = AuditEvent.select().where(AuditEvent.action == "certificate.revoke")
+    assert {e.target for e in events} == {cert.serial, new.serial}
+    # Both on the CRL.
+    crl = x509.load_der_x509_crl(bytes(status.latest_crl().der))
+    assert {int(cert.serial, 16), int(new.serial, 16)} <= {r.serial_number for r in crl}
+
+
+def test_a_compromised_key_takes_down_every_certificate_for_it(demo):
+    cert, files = issue(demo["person"])
+    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
+    new = renewal.renew_certificate(cert, "test", held=held_npki(files)).certificate
+    status.revoke_certificate(Certificate.get_by_id(cert.id), "key-compromise", actor="t")
+    assert Certificate.get_by_id(new.id).status == "revoked"
+    assert Certificate.get_by_id(new.id).revocation_reason == "key-compromise"
+
+
+def test_revoking_the_predecessor_for_another_reason_leaves_the_successor(demo):
+    cert, _files = issue(demo["person"])
+    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
+    new = renewal.renew_certificate(cert, "test", new_password=NEW_PASSWORD,
+                                    idn=RRN).certificate
+    status.revoke_certificate(Certificate.get_by_id(cert.id), "superseded", actor="t")
+    assert Certificate.get_by_id(new.id).status == "valid"

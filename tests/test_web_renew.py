@@ -204,14 +204,22 @@ def test_a_wrong_password_gets_a_message_and_no_renewal(web, demo, issued):
 
 
 def test_a_double_submit_renews_once(web, demo, issued):
+    """The second press carries the session the page had before the first one answered
+    (as a browser does when both leave before either returns). Two presses at the very same
+    moment stop at the service's claim (test_renewal)."""
     cert, files = issued
     signed_in_at(web, demo, cert, days_before=10)
     log_in_with_files(web, files)
     web.post("/renew/key", {"key": "same"})
-    token = web.token
-    web.post("/renew/check", {})
+    token, before = web.token, web.client.get_cookie("cc_session").value
+    first = web.post("/renew/check", {})
+    assert first.request.path == "/renew/done"
     web.token = token
-    web.post("/renew/check", {})
+    web.client.set_cookie("cc_session", before)
+    second = web.post("/renew/check", {})
+    new = Certificate.get(Certificate.id != cert.id)
+    assert second.status_code == 409 and h1(second) == "This certificate is already renewed"
+    assert new.serial in text(second)
     assert Certificate.select().count() == 2
     assert AuditEvent.select().where(AuditEvent.action == "certificate.renew").count() == 1
 
@@ -258,8 +266,22 @@ def test_a_manual_renewal_while_automatic_renewal_is_on_offers_the_choice(web, d
     assert Certificate.select().count() == 1
     log_in_with_files(web, files)
     web.post("/renew/automatic", {"choice": "now"})
-    web.post("/renew/key", {"key": "same"})
+    response = web.post("/renew/key", {"key": "same"})
+    assert response.request.path == "/renew/check"
+    assert "Automatic renewal will be turned off" in text(response)
     response = web.post("/renew/check", {})
-    assert "Automatic renewal will be turned off" not in response.get_data(as_text=True)
+    assert response.request.path == "/renew/done"
     new = Certificate.get(Certificate.id != cert.id)
     assert new.auto_renew_days is None and Certificate.get_by_id(cert.id).auto_renew_days is None
+
+
+def test_a_certificate_replaced_by_a_reissue_gets_its_own_page(web, demo, issued):
+    cert, files = issued
+    reissued = issuance.issue_certificate(demo["person"], "personal-banking", idn=RRN,
+                                          actor="test", password=PASSWORD,
+                                          offer_downloads=False).certificate
+    signed_in_at(web, demo, cert, days_before=10)
+    response = log_in_with_files(web, files)
+    assert response.status_code == 409 and h1(response) == "This certificate was replaced"
+    assert reissued.serial in text(response)
+    assert "/issue/type" not in response.get_data(as_text=True)    # not "get a new one" again

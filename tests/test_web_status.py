@@ -1,10 +1,13 @@
 """The revoke, suspend and resume pages through the test client: bad input of every kind
 gets a clear message and a 4xx, and nothing half-written stays behind."""
+import datetime as dt
+
 import pytest
 
 from models import AuditEvent, Certificate, Crl
-from services import issuance, status
-from tests.conftest import move_clock, sms_code, verify_by_sms
+from services import issuance, renewal, status
+from tests.conftest import move_clock, sms_code, text, verify_by_sms
+from tests.test_renewal import expiry, set_kst
 from tests.test_web_support import english, error_summary, h1
 
 PASSWORD = "Blue!sky42x"
@@ -124,3 +127,24 @@ def test_suspend_then_resume_needs_a_fresh_code_each_time(signed_in, demo, perso
 def test_the_flow_needs_verification_first(web, person_cert):
     response = web.get("/revoke/certificate", follow_redirects=False)
     assert response.status_code == 303 and response.headers["Location"].endswith("/verify/")
+
+
+def test_a_renewed_certificate_follows_its_successor_and_the_page_says_so(web, demo, person_cert):
+    set_kst(expiry(person_cert) - dt.timedelta(days=10), 10)
+    new = renewal.renew_certificate(person_cert, "test").certificate
+    english(web)
+    verify_by_sms(web, demo["person"])
+    move_clock(seconds=31)
+    page = web.get("/suspend/certificate").get_data(as_text=True)
+    assert new.serial in page and person_cert.serial not in page   # offered once, as the new one
+    response = web.post("/suspend/certificate", {"serial": person_cert.serial})
+    assert response.status_code == 409                               # not on its own
+    web.post("/suspend/certificate", {"serial": new.serial})
+    response = web.get("/suspend/check")
+    assert (f"The certificate it was renewed from (serial {person_cert.serial}, valid until "
+            f"{expiry(person_cert):%B %-d, %Y}) is suspended with it.") in text(response)
+    web.post("/suspend/check", {})
+    web.post("/suspend/code/sms", {})
+    response = web.post("/suspend/code", {"code": sms_code(demo["person"])})
+    assert response.request.path == "/suspend/done"
+    assert [Certificate.get_by_id(c.id).status for c in (person_cert, new)] == ["suspended"] * 2

@@ -22,19 +22,25 @@ ACTIONS = {
                "choose": _l("Which certificate do you want to revoke?"),
                "button": _l("Revoke the certificate"),
                "done": _l("Your certificate is revoked"),
-               "none": _l("You have no certificate that can be revoked.")},
+               "none": _l("You have no certificate that can be revoked."),
+               "along": _l("The certificate it was renewed from (serial %(serial)s, valid "
+                           "until %(date)s) is revoked with it.")},
     "suspend": {"from": ("valid",), "change": status.suspend_certificate,
                 "title": _l("Suspend a certificate"),
                 "choose": _l("Which certificate do you want to suspend?"),
                 "button": _l("Suspend the certificate"),
                 "done": _l("Your certificate is suspended"),
-                "none": _l("You have no valid certificate to suspend.")},
+                "none": _l("You have no valid certificate to suspend."),
+                "along": _l("The certificate it was renewed from (serial %(serial)s, valid "
+                            "until %(date)s) is suspended with it.")},
     "resume": {"from": ("suspended",), "change": status.resume_certificate,
                "title": _l("Resume a suspended certificate"),
                "choose": _l("Which certificate do you want to resume?"),
                "button": _l("Resume the certificate"),
                "done": _l("Your certificate works again"),
-               "none": _l("You have no suspended certificate.")},
+               "none": _l("You have no suspended certificate."),
+               "along": _l("The certificate it was renewed from (serial %(serial)s, valid "
+                           "until %(date)s) works again with it.")},
 }
 
 REASON_LABELS = {
@@ -57,8 +63,11 @@ def _context(action: str, **more) -> dict:
 
 
 def _eligible(customer, action: str) -> list[Certificate]:
+    """The customer's certificates this action applies to. One renewed into another is not
+    offered on its own: it follows its successor (services.status.renewed_into)."""
     return [cert for cert in issuance.certificates_of(customer)
-            if cert.status in ACTIONS[action]["from"] and cert.not_after > clock.now()]
+            if cert.status in ACTIONS[action]["from"] and cert.not_after > clock.now()
+            and cert.replaced_by_id is None]
 
 
 def _chosen(customer, action: str) -> Certificate | None:
@@ -129,12 +138,13 @@ def check(customer, action):
             method = verification.ask_second_factor(customer)
         except DomainError as error:
             return page("certstatus/check.html", status=error.status,
-                        errors=error_list(error), form=form, cert=cert,
-                        flow=_flow(action), **_context(action))
+                        errors=error_list(error), form=form, cert=cert, flow=_flow(action),
+                        along=status.renewed_into(cert, ACTIONS[action]["from"]),
+                        **_context(action))
         session["status_flow"] = {**_flow(action), "method": method}
         return go("certstatus.code", action=action)
     return page("certstatus/check.html", form=form, cert=cert, flow=_flow(action),
-                **_context(action))
+                along=status.renewed_into(cert, ACTIONS[action]["from"]), **_context(action))
 
 
 @bp.route("/code", methods=["GET", "POST"])

@@ -287,6 +287,9 @@ def certs_auto_renew(serial, lead_days, off, operator):
         _fail(error)
     if cert.auto_renew_days is None:
         click.echo(f"Automatic renewal of {cert.serial} is off.")
+    elif renewal.auto_renewal_due(cert) <= clock.now():
+        click.echo(f"{cert.serial} is due for automatic renewal now ({cert.auto_renew_days} "
+                   "days before it expires): the next `jobs run` renews it.")
     else:
         click.echo(f"{cert.serial} will be renewed automatically on "
                    f"{clock.aware(renewal.auto_renewal_due(cert)).astimezone(KST):%Y-%m-%d %H:%M} KST, "

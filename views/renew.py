@@ -160,21 +160,27 @@ def check(customer, cert):
 
 
 def _renew(customer, cert, answers, form):
-    if not claim_once("renew:" + answers["flow"]):
-        return go("renew.done")              # a second click of the same confirm button
     options = {}
     if answers["key"] == "new":
-        options["new_password"] = secrets.decrypt("session-password",
-                                                  answers["password"]).decode()
+        password = secrets.decrypt("session-password", answers["password"])
+        if password is None:                 # the session's seal no longer opens: ask again
+            _save(password=None)
+            return go("renew.password")
+        options["new_password"] = password.decode()
         options["idn"] = (secrets.decrypt("session-idn", session.get("idn", "")) or b"").decode()
     else:
         options["held"] = renewal.open_held_key(answers.get("held"))
+    if not claim_once("renew:" + answers["flow"]):
+        return go("renew.done")              # a second click of the same confirm button
     try:
         renewed = renewal.renew_certificate(cert, "customer:" + customer.code, **options)
     except DomainError as error:
         _save(flow=secrets.random_token())   # the next press of the button may try again
         return page("renew/check.html", status=error.status, errors=error_list(error),
                     form=form, **_context(cert))
+    except BaseException:
+        _save(flow=secrets.random_token())
+        raise
     session.pop("renew", None)
     session["renewed"] = {"serial": renewed.certificate.serial, "old": cert.serial,
                           "links": [(link.kind, link.token, link.filename, link.size)
