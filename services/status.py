@@ -87,7 +87,8 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
     """Apply one status change if the certificate is unexpired and still in an allowed
     state (a second, simultaneous request finds it changed and is refused), to it and to
     the certificates renewed into it (on key compromise, to every certificate of the same
-    key), publish the CRL, and tell the customer."""
+    key), publish the CRL, and tell the customer. The certificate returned lists the serials
+    that changed with it in `changed_along`."""
     if cert.not_after <= clock.now():
         raise DomainError("certificate_expired", status=409)
     with db.atomic():
@@ -110,6 +111,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
                          **details)
     publish_crl()
     cert = Certificate.get_by_id(cert.id)
+    cert.changed_along = [other.serial for other in along]
     notify(cert.customer, action, message, serial=cert.serial[-8:])
     return cert
 

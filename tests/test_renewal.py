@@ -255,11 +255,14 @@ def test_a_renewed_certificate_and_its_successor_change_status_together(demo):
     assert {int(cert.serial, 16), int(new.serial, 16)} <= {r.serial_number for r in crl}
 
 
-def test_a_compromised_key_takes_down_every_certificate_for_it(demo):
+def test_a_compromised_key_takes_down_every_certificate_for_it(app, demo):
     cert, files = issue(demo["person"])
     set_kst(expiry(cert) - dt.timedelta(days=10), 10)
     new = renewal.renew_certificate(cert, "test", held=held_npki(files)).certificate
-    status.revoke_certificate(Certificate.get_by_id(cert.id), "key-compromise", actor="t")
+    result = app.test_cli_runner().invoke(args=["certs", "revoke", cert.serial, "--reason",
+                                                "key-compromise"])      # the older one
+    assert result.exit_code == 0, result.output
+    assert f"Revoked with it: {new.serial}" in result.output
     assert Certificate.get_by_id(new.id).status == "revoked"
     assert Certificate.get_by_id(new.id).revocation_reason == "key-compromise"
 

@@ -241,6 +241,8 @@ def _status_change(serial: str, change, operator: str, done: str, **kwargs):
     crl = status.latest_crl()
     click.echo(f"{done} {cert.serial} ({cert.customer.code}). CRL {crl.number} published "
                f"with {crl.entries} entries.")
+    for serial in cert.changed_along:
+        click.echo(f"{done} with it: {serial} (renewed into it, or the same key).")
 
 
 @certs_cli.command("revoke")
