@@ -31,6 +31,8 @@ def _renewal_task(cert) -> Task:
         try:
             record = renewal.auto_renew(cert, ACTOR)
         except DomainError as error:
+            if error.code in ("auto_renew_off", "auto_renew_not_due"):
+                return None                  # changed since the run looked: nothing to do
             return f"Did not renew {cert.serial}: {error.code}."
         return f"Renewed {cert.serial} automatically as {record.serial} ({cert.customer.code})."
     return Task(f"Renew {cert.serial} automatically ({cert.customer.code}, "

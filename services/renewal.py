@@ -60,9 +60,14 @@ def auto_renewal_due(cert: Certificate) -> dt.datetime | None:
     return days_before_expiry(cert, cert.auto_renew_days, SEND_HOUR)
 
 
-def successor(cert: Certificate) -> Certificate | None:
-    return Certificate.get_or_none(Certificate.id == cert.replaced_by_id) \
-        if cert.replaced_by_id else None
+def current_successor(cert: Certificate) -> Certificate | None:
+    """The certificate in force that replaced `cert` (by renewal or reissue, perhaps in
+    several steps), or None when the chain ends in revoked or expired ones."""
+    while cert.replaced_by_id:
+        cert = Certificate.get_by_id(cert.replaced_by_id)
+        if cert.status in ("valid", "suspended") and cert.not_after > clock.now():
+            return cert
+    return None
 
 
 def is_renewed(cert: Certificate) -> bool:
@@ -72,12 +77,14 @@ def is_renewed(cert: Certificate) -> bool:
 
 def refusal(cert: Certificate) -> DomainError | None:
     """Why `cert` cannot be renewed now, or None when it can."""
-    if cert.status == "revoked" and cert.revocation_reason == "superseded" and cert.replaced_by_id:
-        return DomainError("renew_superseded", status=409, serial=successor(cert).serial)
     if cert.status == "revoked":
-        return DomainError("renew_revoked", status=409)
+        newer = current_successor(cert) if cert.revocation_reason == "superseded" else None
+        return DomainError("renew_superseded", status=409, serial=newer.serial) if newer \
+            else DomainError("renew_revoked", status=409)
     if cert.replaced_by_id is not None:      # renewed: valid, or suspended with its successor
-        return DomainError("renew_already", status=409, serial=successor(cert).serial)
+        newer = current_successor(cert)
+        return DomainError("renew_already", status=409, serial=newer.serial) if newer \
+            else DomainError("renew_successor_revoked", status=409)
     if cert.status == "suspended":
         return DomainError("renew_suspended", status=409)
     if cert.not_after <= clock.now():
@@ -263,10 +270,12 @@ def auto_renewals_due(at: dt.datetime) -> list[Certificate]:
 
 def auto_renew(cert: Certificate, actor: str = "system:jobs") -> Certificate:
     """Renew with the same public key and tell the customer where to get it. The row is read
-    again: automatic renewal may have been turned off since the run looked."""
+    again: automatic renewal may have been turned off or put later since the run looked."""
     cert = Certificate.get_by_id(cert.id)
     if cert.auto_renew_days is None:
         raise DomainError("auto_renew_off", status=409)
+    if auto_renewal_due(cert) > clock.now():         # the lead time was shortened meanwhile
+        raise DomainError("auto_renew_not_due", status=409)
     record = renew_certificate(cert, actor, auto_renew_days=cert.auto_renew_days,
                                automatic=True, offer_downloads=False).certificate
     notify(cert.customer, "renewal_ready", N_(

@@ -70,27 +70,40 @@ def renewed_into(cert: Certificate, states=("valid", "suspended")) -> list[Certi
     return found
 
 
+def _key_of(record: Certificate) -> bytes:
+    return public_key_info(x509.load_der_x509_certificate(bytes(record.der)).public_key())
+
+
 def _same_key(cert: Certificate, states) -> list[Certificate]:
     """The customer's other unexpired certificates, in `states`, for the public key of
     `cert` (a same-key renewal makes two)."""
-    def key_of(record):
-        return public_key_info(x509.load_der_x509_certificate(bytes(record.der)).public_key())
-    key = key_of(cert)
+    key = _key_of(cert)
     return [other for other in Certificate.select().where(
                 (Certificate.customer == cert.customer_id) & (Certificate.id != cert.id)
                 & Certificate.status.in_(list(states)) & (Certificate.not_after > clock.now()))
-            if key_of(other) == key]
+            if _key_of(other) == key]
+
+
+def changes_along(cert: Certificate, states, reason: str | None = None) -> list[Certificate]:
+    """What a change to `cert` changes with it: the certificates renewed into it that are
+    in `states`, and, on key compromise, every other certificate of the customer in
+    `states` for the same key."""
+    along = renewed_into(cert, states)
+    if reason == "key-compromise":
+        seen = {other.id for other in along}
+        along += [other for other in _same_key(cert, states) if other.id not in seen]
+    return along
 
 
 def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, actor: str,
             message: str, **details) -> Certificate:
     """Apply one status change if the certificate is unexpired and still in an allowed
     state (a second, simultaneous request finds it changed and is refused), to it and to
-    the certificates renewed into it (on key compromise, to every certificate of the same
-    key), publish the CRL, and tell the customer. The certificate returned lists the serials
-    that changed with it in `changed_along`."""
+    what changes along with it (changes_along), publish the CRL, and tell the customer. The
+    certificate returned lists the serials that changed with it in `changed_along`."""
     if cert.not_after <= clock.now():
         raise DomainError("certificate_expired", status=409)
+    changed_along = []
     with db.atomic():
         changed = Certificate.update(status_changed_at=clock.now(), **values).where(
             (Certificate.id == cert.id) & Certificate.status.in_(list(allowed_from))).execute()
@@ -99,19 +112,22 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
             raise DomainError("already_" + current if current in ("revoked", "suspended")
                               else "status_changed", status=409)
         audit.record(actor, "certificate." + action, cert.serial, **details)
-        along = renewed_into(cert, allowed_from)
-        if details.get("reason") == "key-compromise":
-            along += [c for c in _same_key(cert, allowed_from) if c.id not in
-                      {a.id for a in along}]
-        for other in along:
-            Certificate.update(status_changed_at=clock.now(), **values).where(
-                (Certificate.id == other.id)
-                & Certificate.status.in_(list(allowed_from))).execute()
-            audit.record(actor, "certificate." + action, other.serial, along_with=cert.serial,
-                         **details)
+        reason = details.get("reason")
+        for other in changes_along(cert, allowed_from, reason):
+            own_values, own_details = values, details
+            if reason == "key-compromise" and _key_of(other) != _key_of(cert):
+                # A renewed predecessor with a key of its own: that key was not named.
+                own_values = {**values, "revocation_reason": "superseded"}
+                own_details = {**details, "reason": "superseded"}
+            if Certificate.update(status_changed_at=clock.now(), **own_values).where(
+                    (Certificate.id == other.id)
+                    & Certificate.status.in_(list(allowed_from))).execute():
+                audit.record(actor, "certificate." + action, other.serial,
+                             along_with=cert.serial, **own_details)
+                changed_along.append(other.serial)
     publish_crl()
     cert = Certificate.get_by_id(cert.id)
-    cert.changed_along = [other.serial for other in along]
+    cert.changed_along = changed_along
     notify(cert.customer, action, message, serial=cert.serial[-8:])
     return cert
 

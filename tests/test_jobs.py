@@ -240,13 +240,20 @@ def test_a_reissue_keeps_the_reminders_already_sent_and_automatic_renewal(demo):
     assert any(f"Renewed {again.serial} automatically" in line for line in jobs.run())
 
 
-def test_automatic_renewal_turned_off_after_the_run_looked_is_not_done(demo):
-    cert = renewal.set_auto_renewal(issue(demo["person"], "personal-banking"), 7, "test")
+def test_automatic_renewal_turned_off_or_put_later_after_the_run_looked_is_not_done(demo):
+    cert = renewal.set_auto_renewal(issue(demo["person"], "personal-banking"), 14, "test")
+
+    def planned():
+        [task] = [task for task in jobs.tasks(clock.now()) if "Renew" in task.plan]
+        return task
+    set_kst(expiry(cert) - dt.timedelta(days=14), 10)
+    task = planned()
+    renewal.set_auto_renewal(Certificate.get_by_id(cert.id), 7, "customer:P0000001")
+    assert task.run() is None                             # not due any more: nothing done
     set_kst(expiry(cert) - dt.timedelta(days=7), 10)
-    planned = [task for task in jobs.tasks(clock.now()) if "Renew" in task.plan]
-    assert len(planned) == 1
+    task = planned()
     renewal.set_auto_renewal(Certificate.get_by_id(cert.id), None, "customer:P0000001")
-    assert planned[0].run() == f"Did not renew {cert.serial}: auto_renew_off."
+    assert task.run() is None
     assert Certificate.select().count() == 1
 
 

@@ -274,3 +274,39 @@ def test_revoking_the_predecessor_for_another_reason_leaves_the_successor(demo):
                                     idn=RRN).certificate
     status.revoke_certificate(Certificate.get_by_id(cert.id), "superseded", actor="t")
     assert Certificate.get_by_id(new.id).status == "valid"
+
+
+def test_key_compromise_of_a_new_key_revokes_the_older_one_as_superseded(demo):
+    cert, _files = issue(demo["person"])
+    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
+    new = renewal.renew_certificate(cert, "test", new_password=NEW_PASSWORD,
+                                    idn=RRN).certificate
+    revoked = status.revoke_certificate(new, "key-compromise", actor="t")
+    assert revoked.changed_along == [cert.serial]
+    old = Certificate.get_by_id(cert.id)
+    assert (old.status, old.revocation_reason) == ("revoked", "superseded")   # its own key
+    assert renewal.refusal(old).code == "renew_revoked"
+
+
+def test_refusals_name_the_certificate_in_force_at_the_end_of_the_chain(demo):
+    first, _files = issue(demo["person"])
+    second = issuance.issue_certificate(demo["person"], "personal-banking", idn=RRN,
+                                        actor="t", password=PASSWORD,
+                                        offer_downloads=False).certificate
+    third = issuance.issue_certificate(demo["person"], "personal-banking", idn=RRN,
+                                       actor="t", password=PASSWORD,
+                                       offer_downloads=False).certificate
+    problem = renewal.refusal(Certificate.get_by_id(first.id))
+    assert problem.code == "renew_superseded" and problem.params["serial"] == third.serial
+    assert Certificate.get_by_id(second.id).replaced_by_id == third.id
+    # A renewed certificate whose successor was revoked on its own (an older database, or
+    # an operator naming the successor) is not "already renewed": it cannot renew again.
+    set_kst(expiry(third) - dt.timedelta(days=10), 10)
+    fourth = renewal.renew_certificate(third, "test").certificate
+    Certificate.update(status="revoked", revocation_reason="cessation-of-operation").where(
+        Certificate.id == fourth.id).execute()
+    assert renewal.refusal(Certificate.get_by_id(third.id)).code == "renew_successor_revoked"
+    assert renewal.refusal(Certificate.get_by_id(first.id)).params["serial"] == third.serial
+    Certificate.update(status="revoked", revocation_reason="cessation-of-operation").where(
+        Certificate.id == third.id).execute()
+    assert renewal.refusal(Certificate.get_by_id(first.id)).code == "renew_revoked"

@@ -5,6 +5,7 @@ import base64
 import datetime as dt
 import io
 import re
+import threading
 import zipfile
 
 import pyotp
@@ -205,8 +206,9 @@ def test_a_wrong_password_gets_a_message_and_no_renewal(web, demo, issued):
 
 def test_a_double_submit_renews_once(web, demo, issued):
     """The second press carries the session the page had before the first one answered
-    (as a browser does when both leave before either returns). Two presses at the very same
-    moment stop at the service's claim (test_renewal)."""
+    (as a browser does when the second leaves after the first has renewed): it is told
+    the certificate is renewed. Presses closer together:
+    test_a_second_press_while_the_first_is_signing_goes_to_the_done_page."""
     cert, files = issued
     signed_in_at(web, demo, cert, days_before=10)
     log_in_with_files(web, files)
@@ -285,3 +287,30 @@ def test_a_certificate_replaced_by_a_reissue_gets_its_own_page(web, demo, issued
     assert response.status_code == 409 and h1(response) == "This certificate was replaced"
     assert reissued.serial in text(response)
     assert "/issue/type" not in response.get_data(as_text=True)    # not "get a new one" again
+
+
+def test_a_second_press_while_the_first_is_signing_goes_to_the_done_page(app, web, demo, issued,
+                                                                         monkeypatch):
+    """Both presses pass the checks before either renews: the flow's single-use claim sends
+    the second to the done page instead of into a second renewal."""
+    cert, files = issued
+    signed_in_at(web, demo, cert, days_before=10)
+    log_in_with_files(web, files)
+    web.post("/renew/key", {"key": "same"})
+    other_tab = app.test_client()
+    other_tab.set_cookie("cc_session", web.client.get_cookie("cc_session").value)
+    token, answers = web.token, {}
+    sign = issuance.sign_end_entity
+
+    def second_press_arrives(*args, **kwargs):
+        press = threading.Thread(target=lambda: answers.update(
+            second=other_tab.post("/renew/check", data={"csrf_token": token})))
+        press.start()
+        press.join(timeout=60)
+        return sign(*args, **kwargs)
+    monkeypatch.setattr(issuance, "sign_end_entity", second_press_arrives)
+    first = web.post("/renew/check", {})
+    assert first.request.path == "/renew/done"
+    second = answers["second"]
+    assert second.status_code == 303 and second.headers["Location"].endswith("/renew/done")
+    assert Certificate.select().count() == 2

@@ -141,10 +141,38 @@ def test_a_renewed_certificate_follows_its_successor_and_the_page_says_so(web, d
     assert response.status_code == 409                               # not on its own
     web.post("/suspend/certificate", {"serial": new.serial})
     response = web.get("/suspend/check")
-    assert (f"The certificate it was renewed from (serial {person_cert.serial}, valid until "
-            f"{expiry(person_cert):%B %-d, %Y}) is suspended with it.") in text(response)
+    assert (f"Your certificate with serial {person_cert.serial}, valid until "
+            f"{expiry(person_cert):%B %-d, %Y}, is suspended with it: it was renewed into this "
+            "one.") in text(response)
     web.post("/suspend/check", {})
     web.post("/suspend/code/sms", {})
     response = web.post("/suspend/code", {"code": sms_code(demo["person"])})
     assert response.request.path == "/suspend/done"
     assert [Certificate.get_by_id(c.id).status for c in (person_cert, new)] == ["suspended"] * 2
+
+
+def test_a_certificate_renewed_between_choosing_and_the_code_is_not_changed_alone(
+        web, demo, person_cert):
+    set_kst(expiry(person_cert) - dt.timedelta(days=10), 10)
+    english(web)
+    verify_by_sms(web, demo["person"])
+    move_clock(seconds=31)
+    web.post("/suspend/certificate", {"serial": person_cert.serial})
+    web.post("/suspend/check", {})
+    web.post("/suspend/code/sms", {})
+    code = sms_code(demo["person"])
+    new = renewal.auto_renew(renewal.set_auto_renewal(person_cert, 30, "test"))
+    response = web.post("/suspend/code", {"code": code})
+    assert response.status_code == 409
+    assert error_summary(response)[0][0] == "serial" and new.serial in text(response)
+    assert [Certificate.get_by_id(c.id).status for c in (person_cert, new)] == ["valid"] * 2
+
+
+def test_a_renewed_certificate_held_on_its_own_can_be_resumed(web, demo, person_cert):
+    set_kst(expiry(person_cert) - dt.timedelta(days=10), 10)
+    renewal.renew_certificate(person_cert, "test")
+    status.suspend_certificate(Certificate.get_by_id(person_cert.id), actor="operator:kim")
+    english(web)
+    verify_by_sms(web, demo["person"])
+    page = web.get("/resume/certificate").get_data(as_text=True)
+    assert person_cert.serial in page             # its successor is not suspended: offered alone

@@ -23,24 +23,25 @@ ACTIONS = {
                "button": _l("Revoke the certificate"),
                "done": _l("Your certificate is revoked"),
                "none": _l("You have no certificate that can be revoked."),
-               "along": _l("The certificate it was renewed from (serial %(serial)s, valid "
-                           "until %(date)s) is revoked with it.")},
+               "along": _l("Your certificate with serial %(serial)s, valid until %(date)s, "
+                           "is revoked with it: it was renewed into this one or has the "
+                           "same key.")},
     "suspend": {"from": ("valid",), "change": status.suspend_certificate,
                 "title": _l("Suspend a certificate"),
                 "choose": _l("Which certificate do you want to suspend?"),
                 "button": _l("Suspend the certificate"),
                 "done": _l("Your certificate is suspended"),
                 "none": _l("You have no valid certificate to suspend."),
-                "along": _l("The certificate it was renewed from (serial %(serial)s, valid "
-                            "until %(date)s) is suspended with it.")},
+                "along": _l("Your certificate with serial %(serial)s, valid until %(date)s, "
+                            "is suspended with it: it was renewed into this one.")},
     "resume": {"from": ("suspended",), "change": status.resume_certificate,
                "title": _l("Resume a suspended certificate"),
                "choose": _l("Which certificate do you want to resume?"),
                "button": _l("Resume the certificate"),
                "done": _l("Your certificate works again"),
                "none": _l("You have no suspended certificate."),
-               "along": _l("The certificate it was renewed from (serial %(serial)s, valid "
-                           "until %(date)s) works again with it.")},
+               "along": _l("Your certificate with serial %(serial)s, valid until %(date)s, "
+                           "works again with it: it was renewed into this one.")},
 }
 
 REASON_LABELS = {
@@ -63,11 +64,16 @@ def _context(action: str, **more) -> dict:
 
 
 def _eligible(customer, action: str) -> list[Certificate]:
-    """The customer's certificates this action applies to. One renewed into another is not
-    offered on its own: it follows its successor (services.status.renewed_into)."""
-    return [cert for cert in issuance.certificates_of(customer)
-            if cert.status in ACTIONS[action]["from"] and cert.not_after > clock.now()
-            and cert.replaced_by_id is None]
+    """The customer's certificates this action applies to. One renewed into another that is
+    offered too is not offered on its own: it goes with it (services.status.changes_along)."""
+    candidates = [cert for cert in issuance.certificates_of(customer)
+                  if cert.status in ACTIONS[action]["from"] and cert.not_after > clock.now()]
+    offered = {cert.id for cert in candidates}
+    return [cert for cert in candidates if cert.replaced_by_id not in offered]
+
+
+def _along(cert, action: str) -> list[Certificate]:
+    return status.changes_along(cert, ACTIONS[action]["from"], _flow(action).get("reason"))
 
 
 def _chosen(customer, action: str) -> Certificate | None:
@@ -139,12 +145,12 @@ def check(customer, action):
         except DomainError as error:
             return page("certstatus/check.html", status=error.status,
                         errors=error_list(error), form=form, cert=cert, flow=_flow(action),
-                        along=status.renewed_into(cert, ACTIONS[action]["from"]),
+                        along=_along(cert, action),
                         **_context(action))
         session["status_flow"] = {**_flow(action), "method": method}
         return go("certstatus.code", action=action)
     return page("certstatus/check.html", form=form, cert=cert, flow=_flow(action),
-                along=status.renewed_into(cert, ACTIONS[action]["from"]), **_context(action))
+                along=_along(cert, action), **_context(action))
 
 
 @bp.route("/code", methods=["GET", "POST"])
@@ -157,6 +163,13 @@ def code(customer, action):
     if form.validate_on_submit():
         if flow.get("done"):
             return go("certstatus.done", action=action)      # a second press of the button
+        if cert not in _eligible(customer, action):          # renewed or changed meanwhile
+            if not claim_once("status:" + flow["flow"]):
+                return go("certstatus.done", action=action)  # by this flow: a second press
+            return page("certstatus/certificate.html", status=409, errors=error_list(
+                            DomainError("status_changed", field="serial"), "serial"),
+                        form=SerialForm(), certificates=_eligible(customer, action),
+                        **_context(action))
         try:
             verification.check_second_factor(customer, flow["method"], form.code.data)
             if not claim_once("status:" + flow["flow"]):

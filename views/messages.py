@@ -116,10 +116,12 @@ MESSAGES = {
     "renew_revoked": _l("This certificate is revoked, so it cannot be renewed. Get a new certificate instead"),
     "renew_suspended": _l("This certificate is suspended, so it cannot be renewed. Resume it first, then renew it"),
     "renew_superseded": _l("This certificate was replaced when you got a new one, serial number %(serial)s. Renew that one when its time comes"),
+    "renew_successor_revoked": _l("The certificate this one was renewed into is revoked, so this one cannot be renewed again. Get a new certificate instead"),
     "renew_already": _l("This certificate was already renewed. The new one has serial number %(serial)s"),
     "renew_conflict": _l("This certificate is being renewed at this moment. Look in My certificates in a minute"),
     "auto_renew_lead": _l("Select when to renew it: 7, 14 or 30 days before it expires"),
     "auto_renew_off": _l("Automatic renewal is off for this certificate"),
+    "auto_renew_not_due": _l("The automatic renewal of this certificate is not due yet"),
     "auto_renew_not_possible": _l("Automatic renewal can be set only for a valid certificate that is not renewed yet"),
     # registering another institution's certificate
     "register_untrusted": _l("This certificate was not issued by an institution we accept, so it cannot be registered"),
