@@ -231,12 +231,19 @@ def test_a_certificate_replaced_by_a_reissue_says_so_and_names_the_new_one(demo)
     assert problem.code == "renew_superseded" and problem.params["serial"] == reissued.serial
 
 
+def renewed_pair(demo, same_key=True):
+    """A certificate renewed 10 days before its expiry, and its successor."""
+    cert, files = issue(demo["person"])
+    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
+    options = {"held": held_npki(files)} if same_key else {"new_password": NEW_PASSWORD,
+                                                            "idn": RRN}
+    return cert, renewal.renew_certificate(cert, "test", **options).certificate
+
+
 def test_a_renewed_certificate_and_its_successor_change_status_together(demo):
     """They are one certificate to the customer, and a same-key pair shares one key: what
     happens to the successor happens to the one it renewed."""
-    cert, files = issue(demo["person"])
-    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
-    new = renewal.renew_certificate(cert, "test", held=held_npki(files)).certificate
+    cert, new = renewed_pair(demo)
     assert [c.id for c in status.renewed_into(new)] == [cert.id]
 
     def states():
@@ -256,9 +263,7 @@ def test_a_renewed_certificate_and_its_successor_change_status_together(demo):
 
 
 def test_a_compromised_key_takes_down_every_certificate_for_it(app, demo):
-    cert, files = issue(demo["person"])
-    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
-    new = renewal.renew_certificate(cert, "test", held=held_npki(files)).certificate
+    cert, new = renewed_pair(demo)
     result = app.test_cli_runner().invoke(args=["certs", "revoke", cert.serial, "--reason",
                                                 "key-compromise"])      # the older one
     assert result.exit_code == 0, result.output
@@ -268,19 +273,13 @@ def test_a_compromised_key_takes_down_every_certificate_for_it(app, demo):
 
 
 def test_revoking_the_predecessor_for_another_reason_leaves_the_successor(demo):
-    cert, _files = issue(demo["person"])
-    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
-    new = renewal.renew_certificate(cert, "test", new_password=NEW_PASSWORD,
-                                    idn=RRN).certificate
+    cert, new = renewed_pair(demo, same_key=False)
     status.revoke_certificate(Certificate.get_by_id(cert.id), "superseded", actor="t")
     assert Certificate.get_by_id(new.id).status == "valid"
 
 
 def test_key_compromise_of_a_new_key_revokes_the_older_one_as_superseded(demo):
-    cert, _files = issue(demo["person"])
-    set_kst(expiry(cert) - dt.timedelta(days=10), 10)
-    new = renewal.renew_certificate(cert, "test", new_password=NEW_PASSWORD,
-                                    idn=RRN).certificate
+    cert, new = renewed_pair(demo, same_key=False)
     revoked = status.revoke_certificate(new, "key-compromise", actor="t")
     assert revoked.changed_along == [cert.serial]
     old = Certificate.get_by_id(cert.id)

@@ -72,10 +72,6 @@ def _eligible(customer, action: str) -> list[Certificate]:
     return [cert for cert in candidates if cert.replaced_by_id not in offered]
 
 
-def _along(cert, action: str) -> list[Certificate]:
-    return status.changes_along(cert, ACTIONS[action]["from"], _flow(action).get("reason"))
-
-
 def _chosen(customer, action: str) -> Certificate | None:
     serial = _flow(action).get("serial")
     if not serial:
@@ -105,15 +101,18 @@ def choose(customer, action):
             if cert not in certificates:
                 raise DomainError("certificate_not_eligible", field="serial", status=409)
         except DomainError as error:
-            return page("certstatus/certificate.html", status=error.status,
-                        errors=error_list(error, "serial"), form=form,
-                        certificates=certificates, **_context(action))
+            return _choose_page(action, form, certificates, error)
         session["status_flow"] = {"action": action, "serial": cert.serial,
                                   "flow": secrets.random_token()}
         return go("certstatus.reason" if action == "revoke" else "certstatus.check",
                   action=action)
-    return page("certstatus/certificate.html", form=form, certificates=certificates,
-                **_context(action))
+    return _choose_page(action, form, certificates)
+
+
+def _choose_page(action, form, certificates, error=None):
+    return page("certstatus/certificate.html", status=error.status if error else None,
+                errors=error_list(error, "serial") if error else None, form=form,
+                certificates=certificates, **_context(action))
 
 
 @bp.route("/reason", methods=["GET", "POST"])
@@ -143,14 +142,18 @@ def check(customer, action):
         try:
             method = verification.ask_second_factor(customer)
         except DomainError as error:
-            return page("certstatus/check.html", status=error.status,
-                        errors=error_list(error), form=form, cert=cert, flow=_flow(action),
-                        along=_along(cert, action),
-                        **_context(action))
+            return _check_page(action, form, cert, error)
         session["status_flow"] = {**_flow(action), "method": method}
         return go("certstatus.code", action=action)
-    return page("certstatus/check.html", form=form, cert=cert, flow=_flow(action),
-                along=_along(cert, action), **_context(action))
+    return _check_page(action, form, cert)
+
+
+def _check_page(action, form, cert, error=None):
+    """Check your answers, with what changes along with the certificate."""
+    along = status.changes_along(cert, ACTIONS[action]["from"], _flow(action).get("reason"))
+    return page("certstatus/check.html", status=error.status if error else None,
+                errors=error_list(error) if error else None, form=form, cert=cert,
+                flow=_flow(action), along=along, **_context(action))
 
 
 @bp.route("/code", methods=["GET", "POST"])
@@ -166,10 +169,8 @@ def code(customer, action):
         if cert not in _eligible(customer, action):          # renewed or changed meanwhile
             if not claim_once("status:" + flow["flow"]):
                 return go("certstatus.done", action=action)  # by this flow: a second press
-            return page("certstatus/certificate.html", status=409, errors=error_list(
-                            DomainError("status_changed", field="serial"), "serial"),
-                        form=SerialForm(), certificates=_eligible(customer, action),
-                        **_context(action))
+            return _choose_page(action, SerialForm(), _eligible(customer, action),
+                                DomainError("status_changed", status=409, field="serial"))
         try:
             verification.check_second_factor(customer, flow["method"], form.code.data)
             if not claim_once("status:" + flow["flow"]):
