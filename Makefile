@@ -13,6 +13,7 @@ run: install assets translations
 	CERTCENTER_DEMO=$${CERTCENTER_DEMO:-1} $(FLASK) run --host 127.0.0.1 --port 5000
 
 test: install-dev assets translations
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 install: $(VENV)/.installed

@@ -33,12 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
+from _common import flask, instance_env, make_instance, openssl_serial, openssl_time
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from _common import (ROOT, flask, instance_env, make_instance, openssl_serial,  # noqa: E402
-                     openssl_time)
-from pki.crl import RevokedEntry, build_crl  # noqa: E402
+from pki.crl import RevokedEntry, build_crl
 
 # CertCenter reason -> openssl index.txt reason (privilegeWithdrawn has no index.txt name,
 # so the mix leaves it out). key-compromise entries carry an invalidity date on both sides
@@ -53,7 +52,7 @@ MIX = ["superseded"] * 4 + ["key-compromise", "affiliation-changed", "cessation-
 
 def make_entries(count: int, seed: int = 1) -> list[RevokedEntry]:
     rng = random.Random(seed)
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     serials: set[int] = set()
     while len(serials) < count:          # CertCenter's serials: 159 random bits, 40 hex digits
         serials.add(rng.getrandbits(159) | 1 << 156)
@@ -188,13 +187,13 @@ def main() -> None:
             from app import create_app
             app = create_app()
 
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         rows, filled = [], 0
         for size in sizes:
             entries = all_entries[:size]
             print(f"{size:,} entries …", flush=True)
 
-            def ours():
+            def ours(entries=entries):
                 crl = build_crl(issuing_cert, issuing_key, entries, 7, now,
                                 now + dt.timedelta(days=1))
                 return crl.public_bytes(serialization.Encoding.DER)

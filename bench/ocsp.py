@@ -43,13 +43,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
-from cryptography.x509 import ocsp  # noqa: E402
-
-from _common import (BIN, ROOT, flask, free_port, instance_env, issue,  # noqa: E402
-                     make_instance, openssl_serial, openssl_subject, openssl_time)
+from _common import (
+    BIN,
+    ROOT,
+    flask,
+    free_port,
+    instance_env,
+    issue,
+    make_instance,
+    openssl_serial,
+    openssl_subject,
+    openssl_time,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.x509 import ocsp
 
 
 def build_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import flask, instance_env, issue, make_instance  # noqa: E402
-from ocsp import build_request  # noqa: E402
+from _common import flask, instance_env, issue, make_instance
+from ocsp import build_request
 
 
 def per_call(function, n: int) -> float:

@@ -4,6 +4,18 @@ Nothing here knows about Flask or the rules of the service; it only keeps rows.
 """
 from models.db import db, open_database  # noqa: F401
 from models.tables import (  # noqa: F401
-    ALL_TABLES, Account, AttemptCounter, AuditEvent, Certificate, CertificateRequest, Crl,
-    Customer, Download, Notification, OneTimeCode, RegisteredCertificate, Reminder, Transfer,
+    ALL_TABLES,
+    Account,
+    AttemptCounter,
+    AuditEvent,
+    Certificate,
+    CertificateRequest,
+    Crl,
+    Customer,
+    Download,
+    Notification,
+    OneTimeCode,
+    RegisteredCertificate,
+    Reminder,
+    Transfer,
 )

@@ -1,6 +1,12 @@
 """The tables. Times are naive UTC; secrets are kept only as hashes, HMACs or ciphertext."""
 from peewee import (
-    BlobField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model,
+    BlobField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
     TextField,
 )
 

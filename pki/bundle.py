@@ -59,8 +59,8 @@ def _certificate(der: bytes) -> x509.Certificate | None:
     """The certificate in `der`, or None; touches the fields describe() shows so that it fails here."""
     try:
         cert = x509.load_der_x509_certificate(der)
-        cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-        cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number
+        _touched = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                    cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number)
     except Exception:  # cryptography parses lazily and raises more than ValueError on odd input
         return None
     return cert

@@ -1,4 +1,5 @@
-"""The CA hierarchy (root -> issuing CA -> end entities, plus a delegated OCSP signer): the only code that touches CA keys."""
+"""The CA hierarchy (root -> issuing CA -> end entities, plus a delegated OCSP signer): the only code
+that touches CA keys."""
 
 import datetime as dt
 from dataclasses import dataclass

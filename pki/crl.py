@@ -27,7 +27,7 @@ REASONS: dict[str, x509.ReasonFlags] = {
 # 20 octets in DER, i.e. below 2**159.
 _MAX_INTEGER = 1 << 159
 # cryptography refuses dates before this (UTCTime's range starts in 1950).
-_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.timezone.utc)
+_EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat
 from cryptography.hazmat.primitives.serialization.pkcs12 import (
-    PBES, load_key_and_certificates, serialize_key_and_certificates)
+    PBES,
+    load_key_and_certificates,
+    serialize_key_and_certificates,
+)
 from pyasn1.codec.der import decoder
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5652, rfc7292, rfc8018

@@ -12,7 +12,7 @@ MIN_LENGTH, MAX_LENGTH = 10, 64
 
 
 def _runs(pw: str):
-    return zip(pw, pw[1:], pw[2:])
+    return zip(pw, pw[1:], pw[2:], strict=False)
 
 
 def _is_sequence(a: str, b: str, c: str) -> bool:

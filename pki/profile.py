@@ -78,7 +78,7 @@ def validity_end(start_utc: dt.datetime, years: int = 1) -> dt.datetime:
     """23:59:59 KST on the KST calendar day `years` after the start's KST day, as an aware UTC datetime."""
     end_day = add_years(start_utc.astimezone(KST).date(), years)
     end = dt.datetime.combine(end_day, dt.time(23, 59, 59), tzinfo=KST)
-    return end.astimezone(dt.timezone.utc)
+    return end.astimezone(dt.UTC)
 
 
 @dataclass

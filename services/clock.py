@@ -1,12 +1,12 @@
 """The one clock every rule reads. Tests move it instead of sleeping."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)
 
 
 def now() -> datetime:
     """Now, as naive UTC (how the database keeps times)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None) + _offset
+    return datetime.now(UTC).replace(tzinfo=None) + _offset
 
 
 def advance(delta: timedelta) -> None:
@@ -21,14 +21,14 @@ def reset() -> None:
 
 def timestamp() -> float:
     """Now, as seconds since the epoch (for TOTP)."""
-    return now().replace(tzinfo=timezone.utc).timestamp()
+    return now().replace(tzinfo=UTC).timestamp()
 
 
 def aware(moment: datetime) -> datetime:
     """A naive-UTC time as an aware one, for pki/ and `cryptography`."""
-    return moment.replace(tzinfo=timezone.utc)
+    return moment.replace(tzinfo=UTC)
 
 
 def naive(moment: datetime) -> datetime:
     """An aware time as naive UTC, for the database."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -15,7 +15,6 @@ from services import limits
 from services.errors import DomainError
 from services.passwords import check_new_password
 
-
 WRONG_PASSWORDS = 20          # wrong certificate passwords per client address per hour
 
 

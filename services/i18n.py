@@ -1,5 +1,5 @@
 """Translation outside a web request: messages sent to customers go out in their language."""
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.support import Translations
@@ -14,7 +14,7 @@ def N_(message: str) -> str:
     return message
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalog(language: str) -> Translations:
     return Translations.load(str(TRANSLATIONS_DIR), [language])
 

@@ -7,6 +7,7 @@ approval first.
 """
 import os
 from dataclasses import dataclass, field
+
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from peewee import IntegrityError

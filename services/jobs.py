@@ -4,12 +4,11 @@ task claims its work in the database before acting (a reminder's unique row, a r
 claim on the certificate, a CRL number, an outbox row), so a second run skips what the first
 took."""
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pki.profile import KST
-from services import (ca_store, clock, downloads, notify, reminders, renewal, status,
-                      transfer)
+from services import ca_store, clock, downloads, notify, reminders, renewal, status, transfer
 from services.errors import DomainError
 from services.flows import claim_once
 

@@ -14,8 +14,7 @@ from pki.profile import KST
 from services import audit, clock, issuance
 from services.i18n import N_
 from services.notify import notify
-from services.renewal import (CLAIM_LIFE, SEND_HOUR, auto_renewal_due, days_before_expiry,
-                              expiry_day)
+from services.renewal import CLAIM_LIFE, SEND_HOUR, auto_renewal_due, days_before_expiry, expiry_day
 
 REMINDER_DAYS = (30, 7, 1)
 

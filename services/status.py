@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from peewee import IntegrityError
 
-from models import Certificate, Crl, Customer, db  # noqa: F401  (Customer: type)
+from models import Certificate, Crl, Customer, db
 from pki import crl as pki_crl
 from pki import ocsp as pki_ocsp
 from pki.bundle import public_key_info

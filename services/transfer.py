@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from models import Transfer, db
 from pki import npki
 from services import audit, clock, limits, secrets
-from services.files import issuer_organisation, read as read_files
 from services.errors import DomainError
+from services.files import issuer_organisation
+from services.files import read as read_files
 
 LIFE = timedelta(minutes=10)
 WRONG_CODES = 5                         # per transfer, then it is destroyed

@@ -13,7 +13,10 @@ import pyotp
 from models import Account, Customer, OneTimeCode, db
 from services import audit, clock, limits, secrets
 from services.customers import (
-    check_pin_format, normalise_account, normalise_business_number, rrn_lookup,
+    check_pin_format,
+    normalise_account,
+    normalise_business_number,
+    rrn_lookup,
 )
 from services.errors import DomainError
 from services.i18n import N_

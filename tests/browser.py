@@ -7,11 +7,10 @@ import json
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
-
-from pathlib import Path
 
 AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -99,7 +98,7 @@ def submit(page, javascript: bool):
 def verify_identity(page, customer, javascript: bool = True):
     """Identity verification by text message, from the identity page the flow sent us to;
     the caller looks at the page the flow goes on to."""
-    from tests.conftest import PERSON, sms_code    # conftest imports this module
+    from tests.conftest import PERSON, sms_code  # conftest imports this module
     page.wait_for_url("**/verify/")
     for field, value in PERSON.items():
         page.fill(f"#{field}", value)

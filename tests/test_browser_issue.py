@@ -8,8 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from models import Certificate
-from tests.browser import (assert_accessible, new_page, submit, tab_to,
-                           verify_identity_by_keyboard)
+from tests.browser import assert_accessible, new_page, submit, tab_to, verify_identity_by_keyboard
 from tests.conftest import PERSON, sms_code
 
 PASSWORD = "Blue!sky42x"

@@ -18,8 +18,7 @@ from playwright.sync_api import expect
 from models import Certificate
 from pki import npki
 from services import clock, issuance, status
-from tests.browser import (assert_accessible, new_page, submit, tab_to, verify_identity,
-                           verify_identity_by_keyboard)
+from tests.browser import assert_accessible, new_page, submit, tab_to, verify_identity, verify_identity_by_keyboard
 from tests.test_browser_issue import download
 from tests.test_renewal import NEW_PASSWORD, PASSWORD, RRN, expiry, set_kst
 from tests.test_transfer import open_file_chooser_by_keyboard

@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pki import npki
+from pki.errors import PkiError
 from services import files, issuance
 from services.errors import DomainError
 from tests.conftest import VECTORS
@@ -36,7 +37,7 @@ def test_a_new_password_for_npki_files_keeps_the_key_and_the_scheme(issued):
     new_key, new_random = npki.read_private_key(after["signPri.key"], NEW)
     assert new_key.private_numbers() == old_key.private_numbers() and new_random == old_random
     assert npki.key_scheme(after["signPri.key"]) == "seed-cbc-sha1"
-    with pytest.raises(Exception):
+    with pytest.raises(PkiError):
         npki.read_private_key(after["signPri.key"], OLD)
 
 

@@ -143,7 +143,7 @@ def test_two_runs_at_once_renew_once_and_remind_once(app, demo):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(2)]
     outputs = [run.communicate(timeout=120) for run in runs]
-    for run, (out, err) in zip(runs, outputs):
+    for run, (out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, out + err
     combined = "".join(out for out, _err in outputs)
     assert combined.count(f"Renewed {automatic.serial} automatically") == 1, combined

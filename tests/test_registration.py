@@ -3,7 +3,7 @@
 own message; My certificates, removal, and the pages under axe-core."""
 import io
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -43,7 +43,7 @@ class OtherBank:
 
     def __init__(self, key, cn="OtherBank Root CA"):
         self.key = key
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
                      .public_key(key.public_key()).serial_number(x509.random_serial_number())
                      .not_valid_before(now - timedelta(days=3650))
@@ -59,7 +59,7 @@ class OtherBank:
     def issue(self, key, rrn=PERSON_RRN, random_num=None, start=-1, days=365, vid=True):
         """(certificate, randomNum) for `key`, valid from `start` days from now for `days`."""
         random_num = random_num or os.urandom(20)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         builder = (x509.CertificateBuilder()
                    .subject_name(x509.Name([
                        x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
@@ -187,7 +187,7 @@ def test_a_certificate_signed_by_another_key_under_a_trusted_name_is_refused(dem
 
 def test_one_intermediate_from_a_p12_is_followed_but_a_p12_needs_the_npki_files(demo, bank, keys):
     middle_key = keys[2]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     middle = (x509.CertificateBuilder().subject_name(_name("OtherBank Issuing CA"))
               .issuer_name(bank.cert.subject).public_key(middle_key.public_key())
               .serial_number(x509.random_serial_number())
@@ -204,7 +204,7 @@ def test_one_intermediate_from_a_p12_is_followed_but_a_p12_needs_the_npki_files(
     p12 = pki_files.pkcs12(keys[1], cert, [middle], PW, "other")
     error = refused(demo["person"], [("cert.p12", p12)])
     assert error.code == "register_needs_npki"
-    assert trust.chains_to_anchor(cert, [middle], datetime.now(timezone.utc))
+    assert trust.chains_to_anchor(cert, [middle], datetime.now(UTC))
 
 
 def test_a_p12_is_refused_with_an_explanation_that_the_npki_files_are_needed(app, demo, bank,

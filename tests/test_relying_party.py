@@ -6,8 +6,8 @@ The app is served on 127.0.0.1 with CERTCENTER_BASE_URL set to the server's own 
 the CRL distribution point and AIA URLs inside issued certificates point at it.
 """
 import asyncio
-import concurrent.futures
 import base64
+import concurrent.futures
 import datetime as dt
 import hashlib
 import http.client
@@ -36,8 +36,7 @@ from cryptography.x509.oid import NameOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import RevokedError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-from pyhanko_certvalidator.policy_decl import (CertRevTrustPolicy, RevocationCheckingPolicy,
-                                               RevocationCheckingRule)
+from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 from werkzeug.serving import make_server
 
 from models import Customer, db
@@ -224,7 +223,7 @@ def test_openssl_trusts_the_delegated_responder_only_through_the_ca(rp, record):
 def test_ocsp_get_form_is_cacheable_per_rfc_5019(rp, record):
     ca = ca_store.load_ca()
     request_der = ocsp_request(cert_of(record), ca.issuing_cert)
-    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     answer = get_ocsp(rp, request_der)
     response = ocsp_response(answer)
     assert response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
@@ -498,7 +497,7 @@ def throwaway_ca(with_leaf=False):
     """A self-signed CA named exactly like ours (so only the key hash differs), and a leaf."""
     ours = ca_store.load_ca().issuing_cert
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca = (x509.CertificateBuilder().subject_name(ours.subject).issuer_name(ours.subject)
           .public_key(key.public_key()).serial_number(x509.random_serial_number())
           .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))

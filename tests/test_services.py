@@ -189,7 +189,8 @@ def test_issuing_gives_npki_p12_cert_and_chain_links_and_stores_no_key(demo):
 def test_the_vid_in_the_certificate_is_the_one_recomputed_from_rrn_and_random_num(demo):
     issued = issue(demo["person"])
     files = {kind: content for kind, _n, _m, content in issued.files}
-    import io, zipfile
+    import io
+    import zipfile
     with zipfile.ZipFile(io.BytesIO(files["npki"])) as archive:
         key_file = next(n for n in archive.namelist() if n.endswith("signPri.key"))
         _key, random_num = npki.read_private_key(archive.read(key_file), PASSWORD)

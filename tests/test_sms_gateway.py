@@ -12,7 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from models import Notification, db
-from services import clock, notify as notify_module, settings
+from services import clock, settings
+from services import notify as notify_module
 from services.i18n import N_
 from services.notify import HttpSmsSender, notify, pending_retries, retry_outbox
 from tests.conftest import fresh_app, move_clock

@@ -40,6 +40,10 @@ def crl_now():
     return x509.load_der_x509_crl(bytes(status.latest_crl().der))
 
 
+def crl_number(crl) -> int:
+    return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+
 def test_a_new_certificate_is_good(cert):
     response = ask(cert)
     assert response.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
@@ -80,8 +84,7 @@ def test_crl_numbers_rise_and_the_crl_is_signed_by_the_issuing_ca(cert):
     first = crl_now()
     status.suspend_certificate(cert, actor="test")
     second = crl_now()
-    number = lambda crl: crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    assert number(second) > number(first)
+    assert crl_number(second) > crl_number(first)
     assert second.is_signature_valid(ca_store.load_ca().issuing_cert.public_key())
     assert second.next_update_utc - second.last_update_utc == timedelta(hours=24)
 

@@ -9,9 +9,8 @@ import pytest
 from models import Transfer
 from services import issuance, transfer
 from services.errors import DomainError
-from tests.browser import assert_accessible, new_page
+from tests.browser import assert_accessible, new_page, submit
 from tests.conftest import move_clock
-from tests.browser import submit
 
 PASSWORD = "Blue!sky42x"
 
@@ -176,7 +175,7 @@ def test_a_transfer_between_two_browsers(chromium, live, loose_files, tmp_path, 
     receiver.fill("#code", f"{code[:4]} {code[4:8]} {code[8:]}")
     with receiver.expect_download() as info:
         receiver.locator("main form button[type=submit]").click()
-    archive = zipfile.ZipFile(open(info.value.path(), "rb"))
+    archive = zipfile.ZipFile(info.value.path())
     assert {archive.read(n) for n in archive.namelist()} == {c for _n, c in loose_files}
 
     if javascript:                                                  # the sender's page learns

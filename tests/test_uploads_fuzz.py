@@ -3,7 +3,8 @@ every upload page answers with a clear 4xx (or succeeds), never a 500."""
 import io
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services import issuance
 from tests.conftest import verify_by_sms

@@ -11,7 +11,14 @@ from services import issuance
 from services.clock import now
 from tests.conftest import BUSINESS, last_sms, move_clock, sms_code, text
 from tests.test_web_support import (
-    PASSWORD, cli_refused, download_links, english, h1, key_and_password, start_verification, title,
+    PASSWORD,
+    cli_refused,
+    download_links,
+    english,
+    h1,
+    key_and_password,
+    start_verification,
+    title,
 )
 
 

@@ -16,8 +16,18 @@ from pki import npki
 from services import ca_store, issuance
 from tests.conftest import BUSINESS, sms_code, text
 from tests.test_web_support import (
-    PASSWORD, agree_and_choose, certificate_count, download_links, english, error_summary,
-    field_error, h1, issue_personal, key_and_password, title, verify_person_by_sms,
+    PASSWORD,
+    agree_and_choose,
+    certificate_count,
+    download_links,
+    english,
+    error_summary,
+    field_error,
+    h1,
+    issue_personal,
+    key_and_password,
+    title,
+    verify_person_by_sms,
 )
 
 SERIAL = re.compile(r"\b[0-9a-f]{40}\b")

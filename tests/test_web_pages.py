@@ -6,7 +6,11 @@ import re
 from app import create_app
 from tests.conftest import PERSON, sms_code, text, verify_by_sms
 from tests.test_web_support import (
-    english, error_summary, h1, start_verification, title,
+    english,
+    error_summary,
+    h1,
+    start_verification,
+    title,
 )
 
 HX = {"HX-Request": "true"}

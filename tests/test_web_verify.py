@@ -7,11 +7,19 @@ import pytest
 from models import AuditEvent, Certificate, Customer, OneTimeCode
 from tests.conftest import BUSINESS, PERSON, last_sms, move_clock, sms_code, text
 from tests.test_web_support import (
-    PASSWORD, agree_and_choose, english, error_summary, field_error, h1,
-    key_and_password, start_verification, title, totp_now, verify_by_totp,
+    PASSWORD,
+    agree_and_choose,
+    english,
+    error_summary,
+    field_error,
+    h1,
+    key_and_password,
+    start_verification,
+    title,
+    totp_now,
+    verify_by_totp,
     verify_person_by_sms,
 )
-
 
 # -- TOTP ---------------------------------------------------------------------------------
 

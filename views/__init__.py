@@ -169,8 +169,20 @@ def days_left(not_after) -> int:
 
 
 def register(app) -> None:
-    from views import (certfiles, certstatus, downloads, issue, main, mycerts, pki_public,
-                       possession, registration, renew, transfer, verify)
+    from views import (
+        certfiles,
+        certstatus,
+        downloads,
+        issue,
+        main,
+        mycerts,
+        pki_public,
+        possession,
+        registration,
+        renew,
+        transfer,
+        verify,
+    )
     from views.commands import register_commands
     for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus, transfer,
                    certfiles, possession, registration, renew):

@@ -7,10 +7,9 @@ from flask_babel import lazy_gettext as _l
 
 from models import Certificate
 from pki.profile import CERT_TYPES
-from services import clock, issuance, status, verification
+from services import clock, issuance, secrets, status, verification
 from services.errors import DomainError
 from services.flows import claim_once
-from services import secrets
 from views import error_list, go, page, verified
 from views.forms import CodeForm, ConfirmForm, ReasonForm, SerialForm
 

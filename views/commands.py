@@ -14,8 +14,7 @@ from flask.cli import AppGroup
 from models import Customer, db
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki.profile import CERT_TYPES, KST
-from services import (ca_store, clock, customers, files, issuance, jobs, renewal, secrets,
-                      status, trust, verification)
+from services import ca_store, clock, customers, files, issuance, jobs, renewal, secrets, status, trust, verification
 from services.errors import DomainError
 from views.messages import message_for
 

@@ -1,11 +1,11 @@
 """Single-use download links of a finished issuance."""
 from flask import Blueprint
+from flask_babel import gettext as _
 
 from services import downloads
 from services.errors import DomainError
 from views import attachment, page
 from views.messages import message_for
-from flask_babel import gettext as _
 
 bp = Blueprint("downloads", __name__)
 

@@ -1,7 +1,7 @@
 """The sentence a person reads for each domain error id, translated at render time."""
 
-from flask_babel import format_date, lazy_gettext as _l
-
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
 
 MESSAGES = {
     # identity

@@ -18,7 +18,7 @@ from pki import ca, profile, serials  # noqa: E402
 # The vectors live beside the repository (../shared), never copied into it.
 VECTORS = REPO.parent / "shared" / "vectors" / "npki" / "pypinksign"
 ORG = "CertCenter"
-NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +72,7 @@ def live_ca(ca_keys) -> ca.CaKeys:
     OpenSSL checks validity against the real clock, and the session OCSP signer (30 days from
     NOW) has long expired there; the root (20 years from NOW) has not.
     """
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     issuing_cert, issuing_key = ca.create_issuing(ORG, ca_keys.root_cert, ca_keys.root_key,
                                                   profile.DEFAULT_POLICY_ARC, now)
     ocsp_cert, ocsp_key = ca.create_ocsp_signer(ORG, issuing_cert, issuing_key, now)

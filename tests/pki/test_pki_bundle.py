@@ -7,8 +7,8 @@ import zipfile
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyasn1.codec.der import encoder
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5208
@@ -79,7 +79,8 @@ def test_zip_ignores_the_key_management_pair(ee_cert, cert_der, key_file, ca_key
 
 
 def test_zip_with_backslash_separators(ee_cert, cert_der, key_file):
-    data = _zip([("NPKI\\yessign\\USER\\cn=x\\SIGNCERT.DER", cert_der), ("NPKI\\yessign\\USER\\cn=x\\signPri.key", key_file)])
+    data = _zip([("NPKI\\yessign\\USER\\cn=x\\SIGNCERT.DER", cert_der),
+                 ("NPKI\\yessign\\USER\\cn=x\\signPri.key", key_file)])
     assert bundle.read_bundle([("npki.zip", data)]).certificate == ee_cert
 
 

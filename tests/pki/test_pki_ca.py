@@ -59,7 +59,7 @@ def test_ca_certificates_lint_clean(ca_keys):
 
 
 def test_openssl_verifies_the_chain(ca_keys, make_request, tmp_path):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     # OpenSSL checks validity against the real clock, so this chain starts now.
     root, root_key = ca_keys.root_cert, ca_keys.root_key
     issuing, issuing_key = ca.create_issuing("CertCenter", root, root_key, profile.DEFAULT_POLICY_ARC, now)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pki import crl, files, lint, serials
 from pki.errors import PkiError
 
-NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.timezone.utc)  # as in conftest.py
+NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.UTC)  # as in conftest.py
 
 THIS_UPDATE = NOW + dt.timedelta(hours=1)
 NEXT_UPDATE = THIS_UPDATE + dt.timedelta(days=7)
@@ -160,7 +160,7 @@ def test_openssl_reads_the_crl(ca_keys, tmp_path):
 
 @pytest.mark.parametrize("reason", ["key-compromise", "certificate-hold", "unspecified"])
 def test_openssl_verify_uses_the_crl(live_ca, issue_ee, tmp_path, reason):
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     good, revoked = issue_ee(live_ca, now), issue_ee(live_ca, now)
     c = crl.build_crl(live_ca.issuing_cert, live_ca.issuing_key,
                       [crl.RevokedEntry(revoked.serial_number, now, reason)], 1,
@@ -192,7 +192,7 @@ def test_openssl_verify_uses_the_crl(live_ca, issue_ee, tmp_path, reason):
     ([crl.RevokedEntry(5, REVOKED_AT, "superseded"), crl.RevokedEntry(5, REVOKED_AT, "superseded")], "twice"),
     ([crl.RevokedEntry(5, REVOKED_AT.replace(tzinfo=None), "superseded")], "aware"),
     ([crl.RevokedEntry(5, "2025-03-02", "superseded")], "aware"),
-    ([crl.RevokedEntry(5, dt.datetime(1949, 12, 31, tzinfo=dt.timezone.utc), "superseded")], "1950"),
+    ([crl.RevokedEntry(5, dt.datetime(1949, 12, 31, tzinfo=dt.UTC), "superseded")], "1950"),
     ([crl.RevokedEntry(5, REVOKED_AT, "lost")], "reason"),
     ([crl.RevokedEntry(5, REVOKED_AT, None)], "reason"),
     ([crl.RevokedEntry(5, REVOKED_AT, "superseded", COMPROMISED_AT)], "invalidity"),
@@ -211,7 +211,8 @@ def test_bad_headers_are_refused(ca_keys):
     cases = [
         lambda: crl.build_crl(keys.issuing_cert, keys.issuing_key, [], 1, THIS_UPDATE, THIS_UPDATE),
         lambda: crl.build_crl(keys.issuing_cert, keys.issuing_key, [], 1, NEXT_UPDATE, THIS_UPDATE),
-        lambda: crl.build_crl(keys.issuing_cert, keys.issuing_key, [], 1, THIS_UPDATE.replace(tzinfo=None), NEXT_UPDATE),
+        lambda: crl.build_crl(keys.issuing_cert, keys.issuing_key, [], 1, THIS_UPDATE.replace(tzinfo=None),
+                              NEXT_UPDATE),
         lambda: crl.build_crl(keys.issuing_cert, keys.issuing_key, [], -1, THIS_UPDATE, NEXT_UPDATE),
         lambda: crl.build_crl(keys.issuing_cert, keys.issuing_key, [], 1 << 159, THIS_UPDATE, NEXT_UPDATE),
         lambda: crl.build_crl(keys.issuing_cert, keys.issuing_key, [], 1.0, THIS_UPDATE, NEXT_UPDATE),
@@ -238,7 +239,7 @@ def test_issuer_without_ski_is_refused(ca_keys):
 
 _reason = st.sampled_from(sorted(crl.REASONS))
 _when = st.datetimes(min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(9999, 1, 1),
-                     timezones=st.just(dt.timezone.utc)).map(lambda d: d.replace(microsecond=0))
+                     timezones=st.just(dt.UTC)).map(lambda d: d.replace(microsecond=0))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

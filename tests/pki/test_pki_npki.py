@@ -6,7 +6,8 @@ import zipfile
 
 import pytest
 from cryptography import x509
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pki import ca, npki, profile
 from pki.errors import PkiError

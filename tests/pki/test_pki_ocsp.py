@@ -17,7 +17,7 @@ from pyasn1_alt_modules import rfc6960
 from pki import ca, crl, files, lint, ocsp, profile, serials
 from pki.errors import PkiError
 
-NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.timezone.utc)  # as in conftest.py
+NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.UTC)  # as in conftest.py
 THIS_UPDATE = NOW.replace(microsecond=0)
 NEXT_UPDATE = THIS_UPDATE + dt.timedelta(days=1)
 REVOKED_AT = NOW - dt.timedelta(hours=3)
@@ -90,7 +90,7 @@ def test_issuer_hashes_follow_rfc_6960(ca_keys):
     issuing = ca_keys.issuing_cert
     pkcs1 = issuing.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     for algorithm in HASHES:
-        def h(data):
+        def h(data, algorithm=algorithm):
             d = hashes.Hash(algorithm)
             d.update(data)
             return d.finalize()
@@ -244,7 +244,7 @@ def _openssl(tmp_path, *args):
 @pytest.fixture
 def live(live_ca, issue_ee, tmp_path):
     """A live hierarchy and EE written out as PEM files in tmp_path; returns (keys, ee, now)."""
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     cert = issue_ee(live_ca, now)
     for name, c in (("root", live_ca.root_cert), ("issuing", live_ca.issuing_cert),
                     ("ocsp", live_ca.ocsp_cert), ("ee", cert)):

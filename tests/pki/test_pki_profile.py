@@ -10,7 +10,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, N
 from pki import ca, lint, npki, profile
 from pki.errors import PkiError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_cert_types_follow_the_design_table():

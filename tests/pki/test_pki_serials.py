@@ -1,7 +1,8 @@
 """Serial numbers: entropy, range and the 40-digit hex storage form."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pki.errors import PkiError
 from pki.serials import parse_serial_hex, random_serial, serial_hex
