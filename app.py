@@ -13,11 +13,12 @@ from flask import Flask, request
 from flask_babel import Babel
 from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import db, open_database
 from models.migrations import upgrade
 from pki.profile import DEFAULT_POLICY_ARC
-from services import settings
+from services import settings, status
 from services.i18n import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS_DIR
 
 ONE_YEAR = 365 * 24 * 3600
@@ -64,6 +65,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "CA_ORG": env.get("CERTCENTER_CA_ORG", "CertCenter"),
         "BANK_CODE": env.get("CERTCENTER_BANK_CODE", "CCBANK"),
         "DEMO": env.get("CERTCENTER_DEMO", "") == "1",
+        "SUPPORT_PHONE": env.get("CERTCENTER_SUPPORT_PHONE", "1588-0000"),
+        "TRUSTED_PROXIES": int(env.get("CERTCENTER_TRUSTED_PROXIES", "0") or 0),
         "CRL_HOURS": int(env.get("CERTCENTER_CRL_HOURS", "24")),
         "SMTP": smtp,
         "SMS": sms,
@@ -104,12 +107,20 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance=app.config["INSTANCE"], base_url=app.config["BASE_URL"],
         master_key=app.config["MASTER_KEY"], ca_passphrase=app.config["CA_PASSPHRASE"],
         ca_org=app.config["CA_ORG"], bank_code=app.config["BANK_CODE"],
-        policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"], smtp=app.config["SMTP"],
+        policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"],
+        support_phone=app.config["SUPPORT_PHONE"], smtp=app.config["SMTP"],
         sms=app.config["SMS"], crl_hours=app.config["CRL_HOURS"]))
+
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind N reverse proxies, the client is the address the Nth proxy saw: attempt
+        # limits per client count that address, not the proxy's.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     open_database(app.config["DATABASE_URL"])
     with db.connection_context():
         upgrade()
+        status.publish_lost_changes()
 
     Babel(app, locale_selector=select_language)
     CSRFProtect(app)

@@ -18,4 +18,5 @@ from models.tables import (  # noqa: F401
     RegisteredCertificate,
     Reminder,
     Transfer,
+    UnpublishedChange,
 )

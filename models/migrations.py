@@ -1,10 +1,10 @@
 """Versioned schema migrations. The database records its version; `upgrade` applies the
 missing steps in order, each in its own transaction, so an older database upgrades in place."""
-from peewee import DateTimeField, IntegerField, Model
+from peewee import BooleanField, DateTimeField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models.db import db
-from models.tables import ALL_TABLES, Crl, RegisteredCertificate, Reminder, Transfer
+from models.tables import ALL_TABLES, Crl, RegisteredCertificate, Reminder, Transfer, UnpublishedChange
 
 
 class SchemaVersion(Model):
@@ -51,6 +51,12 @@ def _v6_renewal(database):
     database.create_tables([Reminder])
 
 
+def _v7_holding_under_attack(database):
+    _add_column(database, "customer", "self_service_suspended_at", DateTimeField(null=True))
+    _add_column(database, "notification", "sealed", BooleanField(default=False))
+    database.create_tables([UnpublishedChange])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -64,6 +70,9 @@ MIGRATIONS = [
      _v5_registered_certificate),
     (6, "renewal: certificate.auto_renew_days and renewal_started_at; reminder table",
      _v6_renewal),
+    (7, "customer.self_service_suspended_at; notification.sealed (codes encrypted at rest); "
+        "unpublished_change (a CRL publication is never lost)",
+     _v7_holding_under_attack),
 ]
 
 

@@ -31,8 +31,9 @@ class Customer(BaseModel):
     language = CharField(default="ko")
     totp_secret = TextField(null=True)            # encrypted at rest
     totp_last_step = IntegerField(null=True)      # the last accepted TOTP time step: no replay
-    failed_tries = IntegerField(default=0)
-    locked_until = DateTimeField(null=True)
+    failed_tries = IntegerField(default=0)        # failures of their secrets since the last success
+    locked_until = DateTimeField(null=True)       # the end of the last pause the customer was told of
+    self_service_suspended_at = DateTimeField(null=True)   # too many failures: until an operator unlocks
     sessions_valid_from = DateTimeField(null=True)   # sign-out ends every session before this
     created_at = DateTimeField()
 
@@ -54,7 +55,8 @@ class OneTimeCode(BaseModel):
 
 
 class AttemptCounter(BaseModel):
-    """Failed attempts per client address (or other key) inside a rolling window."""
+    """Tries per client address or target inside a window that starts with the first
+    (services.limits); also the once-only claims of confirm buttons (services.flows)."""
     key = CharField(unique=True)
     count = IntegerField(default=0)
     window_start = DateTimeField()
@@ -117,7 +119,8 @@ class Notification(BaseModel):
     recipient = CharField()
     purpose = CharField()
     subject = CharField(null=True)
-    body = TextField()
+    body = TextField()                               # sealed (encrypted) when it carries a code
+    sealed = BooleanField(default=False)
     language = CharField()
     status = CharField(default="queued")             # queued | sending | sent | failed
     tries = IntegerField(default=0)
@@ -143,6 +146,13 @@ class Crl(BaseModel):
     next_update = DateTimeField()
     entries = IntegerField()
     der = BlobField()
+
+
+class UnpublishedChange(BaseModel):
+    """A status change not yet on a published CRL, written in the change's own transaction:
+    if the process dies before the CRL is published, `jobs run` and the next start see it."""
+    serial = CharField(max_length=40)
+    changed_at = DateTimeField()
 
 
 class Transfer(BaseModel):
@@ -190,4 +200,5 @@ class Reminder(BaseModel):
 
 
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
-              Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder]
+              Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
+              UnpublishedChange]

@@ -5,6 +5,7 @@ and checks it against the certificate; describe() reports on both for the suppor
 """
 
 import binascii
+import hashlib
 import io
 import re
 import zipfile
@@ -203,6 +204,24 @@ def _decrypt(bundle: Bundle, password: str):
     scheme = npki.key_scheme(bundle.encrypted_key)
     key, random_num = npki.read_private_key(bundle.encrypted_key, password)
     return key, bundle.certificate, [], random_num, scheme
+
+
+def _ciphertext(epki_der: bytes) -> bytes:
+    return bytes(npki._decode(epki_der, rfc5208.EncryptedPrivateKeyInfo(), "key_unreadable")["encryptedData"])
+
+
+def guess_targets(bundle: Bundle) -> list[bytes]:
+    """What a password guess on these files is tested against, as SHA-256 digests: the
+    encrypted key (its ciphertext, which no one can change without the password), and for a
+    .p12 also its MAC. However the rest of the upload is varied — another certificate beside
+    the key, another zip, a MAC stripped — the same key gives the same digests. Derives
+    nothing."""
+    found = []
+    if bundle.encrypted_key is not None:
+        found.append(_ciphertext(bundle.encrypted_key))
+    if bundle.p12 is not None:
+        found += files.pkcs12_guess_material(bundle.p12)
+    return [hashlib.sha256(material).digest() for material in found]
 
 
 def public_key_info(public_key) -> bytes:

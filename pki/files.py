@@ -179,6 +179,31 @@ def _mac_verdict(pfx, password: str) -> bool | None:
     return False
 
 
+def pkcs12_guess_material(data: bytes) -> list[bytes]:
+    """The bytes a password guess on a .p12 is tested against and that no one can change without
+    the password: the MAC, and the ciphertext of each shrouded key bag in plain SafeContents (a
+    bag inside encrypted contents is covered by the MAC, or by the encrypted contents' own
+    ciphertext when there is no MAC)."""
+    pfx = parse_pfx(data)
+    found = [bytes(pfx["macData"]["mac"]["digest"])] if pfx["macData"].isValue else []
+    auth_safe = bytes(_p12_decode(bytes(pfx["authSafe"]["content"]), univ.OctetString()))
+    for info in _p12_decode(auth_safe, rfc7292.AuthenticatedSafe()):
+        kind = str(info["contentType"])
+        if kind == _ENCRYPTED_DATA:
+            encrypted = _p12_decode(bytes(info["content"]), rfc5652.EncryptedData())
+            content = encrypted["encryptedContentInfo"]["encryptedContent"]
+            if content.isValue:
+                found.append(bytes(content))
+        elif kind == _DATA:
+            safe = _p12_decode(bytes(_p12_decode(bytes(info["content"]), univ.OctetString())),
+                               rfc7292.SafeContents())
+            for bag in safe:
+                if str(bag["bagId"]) == _SHROUDED_KEY_BAG:
+                    epki = _p12_decode(bytes(bag["bagValue"]), rfc7292.EncryptedPrivateKeyInfo())
+                    found.append(bytes(epki["encryptedData"]))
+    return found
+
+
 def read_pkcs12(data: bytes, password: str):
     """(private key, certificate, extra certificates) from a .p12/.pfx, modern or legacy (3DES, RC2).
 

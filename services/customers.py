@@ -6,11 +6,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from email_validator import EmailNotValidError, validate_email
 from peewee import IntegrityError
 
 from models import Account, Customer, db
 from services import audit, clock, secrets
 from services.errors import DomainError
+from services.text import one_line
 
 
 def digits(value: str) -> str:
@@ -72,17 +74,22 @@ def check_pin_format(pin: str) -> str:
 
 
 def normalise_email(value: str | None) -> str | None:
-    value = (value or "").strip()
+    """An address mail can be sent to (syntax per RFC 5321/5322, international domains in
+    their ASCII form), or None when none was given."""
+    value = one_line(value, "email", 254)
     if not value:
         return None
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) or len(value) > 254:
-        raise DomainError("email_format", field="email")
-    return value
+    try:
+        return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
+    except EmailNotValidError:
+        raise DomainError("email_format", field="email") from None
 
 
 def _name(value: str, field: str) -> str:
-    value = (value or "").strip()
-    if not 1 <= len(value) <= 40 or any(c in value for c in "/\\,=+<>#;\"\0"):
+    """A name that goes into a certificate's subject as it is: printable, one line, without
+    the characters that mean something in a distinguished name."""
+    value = one_line(value, field, 40)
+    if not value or any(c in value for c in "/\\,=+<>#;\""):
         raise DomainError("name_format", field=field)
     return value
 

@@ -15,8 +15,6 @@ from services import limits
 from services.errors import DomainError
 from services.passwords import check_new_password
 
-WRONG_PASSWORDS = 20          # wrong certificate passwords per client address per hour
-
 
 def read(files: list[tuple[str, bytes]]) -> "pki_bundle.Bundle":
     try:
@@ -25,19 +23,45 @@ def read(files: list[tuple[str, bytes]]) -> "pki_bundle.Bundle":
         raise DomainError(error.code, field="files", detail=error.detail or "") from None
 
 
-def open_with_password(found: "pki_bundle.Bundle", password: str, limit_key: str,
-                       field: str = "password") -> "pki_bundle.Opened":
-    """Open the key with the password a person typed. A wrong one counts against
-    `limit_key` (a client address), and is refused once the hour's limit is reached."""
-    if limits.blocked(limit_key, WRONG_PASSWORDS):
-        raise DomainError("client_blocked", status=429)
+def _certificate_limits(found: "pki_bundle.Bundle") -> list[limits.Limit]:
     try:
-        return pki_bundle.open_bundle(found, password or "")
+        targets = pki_bundle.guess_targets(found)
+    except PkiError as error:
+        raise DomainError(error.code, field="files", detail=error.detail or "") from None
+    return [limits.per_target("certificate", target.hex()) for target in targets]
+
+
+def open_with_password(found: "pki_bundle.Bundle", password: str, by_client: limits.Limit,
+                       field: str = "password") -> "pki_bundle.Opened":
+    """Open the key with the password a person typed. Each try counts against the client
+    (`by_client`) and against the key itself, from any number of addresses, before the key is
+    derived; a wrong password, or a file that asks for too much work to open, stays counted."""
+    by_key = _certificate_limits(found)
+    try:
+        attempt = limits.reserve(by_client, *by_key)
+    except limits.LimitReached as reached:
+        if reached.limit == by_client:
+            raise DomainError("client_blocked", status=429) from None
+        raise DomainError("certificate_blocked", field=field, status=429, until=reached.until) from None
+    try:
+        opened = pki_bundle.open_bundle(found, password or "")
     except PkiError as error:
         if error.code in ("key_password_incorrect", "p12_password_incorrect"):
-            limits.count_failure(limit_key)
+            _owner_failed(found.certificate)
             raise DomainError("password_wrong_for_files", field=field) from None
+        if error.code != "kdf_over_cap":
+            attempt.succeeded()           # not a guess: the file itself cannot be used
         raise DomainError(error.code, field="files", detail=error.detail or "") from None
+    attempt.succeeded()
+    return opened
+
+
+def _owner_failed(certificate) -> None:
+    """A wrong password for one of our certificates counts toward its owner's 100."""
+    from services.verification import customer_failed
+    record = our_record(certificate)
+    if record is not None:
+        customer_failed(record.customer, "certificate_password")
 
 
 def our_record(certificate) -> Certificate | None:
@@ -82,7 +106,8 @@ def change_password(files: list[tuple[str, bytes]], old: str, new: str, again: s
                     client: str) -> NewFiles:
     """The same certificate with its key encrypted under the new password, in the format it
     came in (an NPKI folder keeps its key scheme; a .p12 stays a .p12). Nothing is stored."""
-    opened = open_with_password(read(files), old, "password:" + client, field="old_password")
+    opened = open_with_password(read(files), old, limits.per_client("password", client),
+                                field="old_password")
     check_new_password(new, again, field="password")
     cert = opened.certificate
     if opened.scheme == "pkcs12":

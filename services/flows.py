@@ -1,8 +1,13 @@
-"""Once-only actions: a confirm button pressed twice (or a form posted twice) acts once."""
+"""Once-only actions: a confirm button pressed twice (or a form posted twice) acts once.
+
+The claim belongs in the transaction of the action it guards (`once` below): a press whose
+work never committed — the process died, the work failed — leaves no claim behind, so the next
+press tries again instead of finding the button used up."""
 from peewee import IntegrityError
 
 from models import AttemptCounter, db
 from services import clock
+from services.errors import DomainError
 
 
 def claim_once(key: str) -> bool:
@@ -13,3 +18,15 @@ def claim_once(key: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def done(key: str) -> bool:
+    """Whether the action `key` names was done (its claim committed with it)."""
+    return AttemptCounter.select().where(AttemptCounter.key == "once:" + key).exists()
+
+
+def once(key: str | None) -> None:
+    """Inside the action's transaction: claim `key`, or raise DomainError("already_done")
+    (409) when an earlier press of the same button already did the action. No key: no claim."""
+    if key is not None and not claim_once(key):
+        raise DomainError("already_done", status=409)

@@ -7,6 +7,7 @@ approval first.
 """
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,13 +22,14 @@ from pki import npki
 from pki.errors import PkiError
 from pki.profile import CERT_TYPES, KST, CertType, EndEntityRequest, end_entity_builder, validity_end
 from pki.serials import random_serial, serial_hex
-from services import audit, ca_store, clock, downloads, secrets, settings
+from services import audit, ca_store, clock, downloads, flows, secrets, settings
 from services.customers import normalise_business_number, rrn_lookup
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
 from services.passwords import check_new_password
-from services.status import publish_crl
+from services.status import note_change, publish_crl
+from services.text import one_line
 
 
 def cert_type(type_id: str) -> CertType:
@@ -123,16 +125,20 @@ def approve_request(request_id: int, operator: str) -> CertificateRequest:
 
 
 def reject_request(request_id: int, operator: str, reason: str) -> CertificateRequest:
-    if not (reason or "").strip():
+    reason = one_line(reason, "reason", 200)       # the customer reads it in a text message
+    if not reason:
         raise DomainError("reject_reason_missing", field="reason")
-    request = _decide(request_id, operator, "rejected", reason.strip())
+    request = _decide(request_id, operator, "rejected", reason)
     notify(request.customer, "request_rejected", N_(
         "[CertCenter] Your certificate request was not approved: %(reason)s. "
-        "Call us on weekdays 09:00-18:00 for help."), reason=reason.strip())
+        "Call us on weekdays 09:00-18:00 for help."), reason=reason)
     return request
 
 
 # -- what issuing would do ----------------------------------------------------------------
+
+RECENT = timedelta(hours=24)     # a reissue of a certificate younger than this is warned of
+
 
 @dataclass
 class Plan:
@@ -141,6 +147,15 @@ class Plan:
     action: str                          # issue | reissue | request | waiting
     current: Certificate | None = None
     keeps_expiry: object = None          # the current certificate's not_after, on reissue
+
+    @property
+    def current_age_minutes(self) -> int | None:
+        """On reissue, how many minutes ago the certificate it revokes was issued, when that
+        was recently: someone who came back to the flow from its download page (Back) is
+        told that it would revoke what they just got."""
+        if self.current is None or clock.now() - self.current.created_at > RECENT:
+            return None
+        return int((clock.now() - self.current.created_at).total_seconds() // 60)
 
 
 def plan(customer: Customer, type_id: str) -> Plan:
@@ -214,13 +229,14 @@ def new_key(customer: Customer, idn: str, password: str):
 
 def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
                       password: str | None = None, csr_der: bytes | None = None,
-                      offer_downloads: bool = True) -> Issued:
+                      offer_downloads: bool = True, once: str | None = None) -> Issued:
     """Issue (or reissue) a certificate of `type_id` to `customer`.
 
     With `password`, the key is generated here and the customer receives NPKI files and a
     PKCS#12, both encrypted with it. With `csr_der`, the CSR's key is certified and only the
     certificate and chain are offered. Returns the certificate, its files and (unless
-    `offer_downloads` is off, as for the operator CLI) their single-use links.
+    `offer_downloads` is off, as for the operator CLI) their single-use links. `once` names
+    the confirm button's press (services.flows.once).
     """
     step = plan(customer, type_id)
     if step.action in ("request", "waiting"):
@@ -245,6 +261,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
     # 5. store, and 6. audit, in one transaction
     try:
         with db.atomic():
+            flows.once(once)
             # Every certificate of the type still in force is superseded: the current one,
             # and a renewed predecessor still running out its days.
             superseded = list(in_force(customer, type_id))
@@ -265,6 +282,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
                 Certificate.update(replaced_by=record).where(Certificate.id == old.id).execute()
                 audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
                              replaced_by=record.serial)
+                note_change(old.serial)
             replaced = step.current
             if replaced is not None and replaced.not_after == record.not_after:
                 _carry_on(replaced, record)

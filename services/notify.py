@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from models import Notification, db
-from services import clock, settings
+from services import clock, secrets, settings
 from services.i18n import N_, translate
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,16 @@ DEFAULT_SUBJECT = N_("[CertCenter] A message from the certificate center")
 
 # Module-level so tests can replace it; HttpSmsSender also takes one.
 sleep = time.sleep
+
+
+def text_of(notification: Notification) -> str:
+    """The message as the recipient reads it. A message that carries a code is kept sealed
+    (AES-GCM under an instance key, like TOTP secrets) and is opened only to be sent or shown
+    in the demo inbox; once delivered, its text is deleted."""
+    if not notification.sealed:
+        return notification.body
+    plain = secrets.decrypt("outbox", notification.body) if notification.body else None
+    return plain.decode() if plain is not None else ""
 
 
 class OutboxSender:
@@ -51,7 +61,7 @@ class SmtpSender:
         message["From"] = self.config["sender"]
         message["To"] = notification.recipient
         message["Subject"] = notification.subject or ""
-        message.set_content(notification.body)
+        message.set_content(text_of(notification))
         try:
             with smtplib.SMTP(self.config["host"], int(self.config.get("port", 25)),
                               timeout=10) as smtp:
@@ -96,7 +106,7 @@ class HttpSmsSender:
                       notification.id)
             return "failed"
         # The id lets the gateway drop a second copy when a retry follows a lost answer.
-        payload = json.dumps({"to": notification.recipient, "text": notification.body,
+        payload = json.dumps({"to": notification.recipient, "text": text_of(notification),
                               "id": notification.id}, ensure_ascii=False).encode("utf-8")
         for attempt in range(1, self.tries + 1):
             if attempt > 1:
@@ -157,29 +167,33 @@ def _finish(note: Notification, sender, claimed_at: datetime) -> str:
     status = sender.deliver(note)
     if status not in ("sent", "failed"):
         status = "failed"
-    Notification.update(status=status,
-                        sent_at=clock.now() if status == "sent" else None).where(
+    delivered = {"body": ""} if status == "sent" and note.sealed else {}
+    Notification.update(status=status, sent_at=clock.now() if status == "sent" else None,
+                        **delivered).where(
         (Notification.id == note.id) & (Notification.status == "sending")
         & (Notification.sent_at == claimed_at)).execute()
     return status
 
 
-def notify(customer, purpose: str, message: str, subject: str | None = None, **params) -> None:
+def notify(customer, purpose: str, message: str, subject: str | None = None,
+           sealed: bool = False, **params) -> None:
     """Send `message` (an N_-marked msgid with %(name)s params) by SMS, and by email too when
-    the customer has an address."""
+    the customer has an address. `sealed`: the text carries a secret (a code), so it is kept
+    encrypted until it is sent and deleted once it has been."""
     channels = [("sms", customer.phone)]
     if customer.email:
         channels.append(("email", customer.email))
     for channel, recipient in channels:
         sender = _sender(channel)
         now = clock.now()
+        text = translate(customer.language, message, **params)
         # With a backend the row is born claimed ("sending", first try counted), so a crash
         # before the outcome is written leaves it for retry_outbox() to reclaim.
         with db.atomic():
             note = Notification.create(
                 customer=customer, channel=channel, recipient=recipient, purpose=purpose,
                 subject=translate(customer.language, subject or DEFAULT_SUBJECT),
-                body=translate(customer.language, message, **params),
+                body=secrets.encrypt("outbox", text.encode()) if sealed else text, sealed=sealed,
                 language=customer.language, created_at=now,
                 status="sending" if sender else "queued", tries=1 if sender else 0,
                 sent_at=now if sender else None)

@@ -15,7 +15,6 @@ from models import Certificate, Customer
 from services import audit, clock, files, limits, secrets
 from services.errors import DomainError
 
-WRONG_TRIES = files.WRONG_PASSWORDS   # wrong signatures per client per hour, like passwords
 CHALLENGE_LIFE = timedelta(minutes=5)
 
 
@@ -38,9 +37,8 @@ def _in_force(record: Certificate) -> Certificate:
     return record
 
 
-def _refuse_if_blocked(client: str) -> None:
-    if limits.blocked("possession:" + client, WRONG_TRIES):
-        raise DomainError("client_blocked", status=429)
+def _by_client(client: str) -> limits.Limit:
+    return limits.per_client("possession", client)
 
 
 def open_own_files(customer: Customer, uploads: list[tuple[str, bytes]], password: str,
@@ -48,8 +46,7 @@ def open_own_files(customer: Customer, uploads: list[tuple[str, bytes]], passwor
     """Open the customer's certificate files with the password: (our record, the opened
     files). With `in_force` off, a revoked, suspended or expired certificate of theirs is
     returned too, for the caller to explain what it means for them."""
-    opened = files.open_with_password(files.read(uploads), password,
-                                      "possession:" + client)
+    opened = files.open_with_password(files.read(uploads), password, _by_client(client))
     record = _theirs(customer, files.our_record(opened.certificate))
     if in_force:
         _in_force(record)
@@ -86,7 +83,6 @@ def prove_with_signature(customer: Customer, challenge: str, issued_at, signatur
     """Accept a base64 signature (openssl dgst -sha256 -sign) of `challenge` by the key of one
     of the customer's certificates in force (with `in_force` off: of any of theirs, newest
     first)."""
-    _refuse_if_blocked(client)
     if issued_at is None or clock.now() - issued_at > CHALLENGE_LIFE:
         raise DomainError("challenge_expired", field="signature")
     try:
@@ -95,6 +91,10 @@ def prove_with_signature(customer: Customer, challenge: str, issued_at, signatur
         raise DomainError("signature_format", field="signature") from None
     if not 64 <= len(signature) <= 1024:
         raise DomainError("signature_format", field="signature")
+    try:
+        attempt = limits.reserve(_by_client(client))
+    except limits.LimitReached:
+        raise DomainError("client_blocked", status=429) from None
     candidates = Certificate.select().where(Certificate.customer == customer)
     if in_force:
         candidates = candidates.where((Certificate.status == "valid")
@@ -104,6 +104,6 @@ def prove_with_signature(customer: Customer, challenge: str, issued_at, signatur
         if _verifies(record, challenge.encode(), signature):
             audit.record("customer:" + customer.code, "possession.proved", record.serial,
                          way="signature")
+            attempt.succeeded()
             return record
-    limits.count_failure("possession:" + client)
     raise DomainError("signature_wrong", field="signature")

@@ -11,23 +11,24 @@ from models import RegisteredCertificate, db
 from pki import npki
 from pki.errors import PkiError
 from pki.serials import serial_hex
-from services import audit, clock, customers, files, limits, trust
+from services import audit, clock, customers, files, limits, trust, verification
 from services.errors import DomainError
-
-WRONG_TRIES = files.WRONG_PASSWORDS   # wrong passwords and RRNs, per client address per hour
 
 
 def _actor(customer) -> str:
     return "customer:" + customer.code
 
 
-def _check_rrn(customer, rrn: str, client: str) -> str:
+def _check_rrn(customer, rrn: str, by_client: limits.Limit) -> str:
     """The 13 digits typed, if they are the customer's own: the VID proves the certificate
-    was made for those digits, so they must be this customer's."""
+    was made for those digits, so they must be this customer's. A wrong one counts toward the
+    client and the customer, like a wrong PIN."""
     digits = customers.normalise_rrn(rrn)
+    attempt = verification.reserve_customer_try(customer, by_client)
     if customers.rrn_lookup(digits) != customer.rrn_hmac:
-        limits.count_failure("register:" + client)
+        verification.customer_failed(customer, "registration_rrn")
         raise DomainError("identity_mismatch", field="rrn")
+    verification.customer_succeeded(customer, attempt)
     return digits
 
 
@@ -68,10 +69,9 @@ def _check_vid(opened, rrn: str) -> None:
 def register(customer, uploads: list[tuple[str, bytes]], password: str, rrn: str,
              client: str) -> RegisteredCertificate:
     """Check the files and record the certificate as the customer's; else DomainError."""
-    if limits.blocked("register:" + client, WRONG_TRIES):
-        raise DomainError("client_blocked", status=429)
-    digits = _check_rrn(customer, rrn, client)
-    opened = files.open_with_password(files.read(uploads), password, "register:" + client)
+    by_client = limits.per_client("register", client)
+    digits = _check_rrn(customer, rrn, by_client)
+    opened = files.open_with_password(files.read(uploads), password, by_client)
     _check_certificate(opened)
     _check_vid(opened, digits)
     cert = opened.certificate

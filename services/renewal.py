@@ -22,7 +22,7 @@ from models import Certificate, Customer, db
 from pki import bundle, npki
 from pki.errors import PkiError
 from pki.profile import CERT_TYPES, KST, add_years
-from services import audit, clock, downloads, issuance, secrets
+from services import audit, clock, downloads, flows, issuance, secrets
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
@@ -169,13 +169,14 @@ def _unique_digits(cert: x509.Certificate) -> str:
 def renew_certificate(old: Certificate, actor: str, *, new_password: str | None = None,
                       idn: str | None = None, held: HeldKey | None = None,
                       auto_renew_days: int | None = None, automatic: bool = False,
-                      offer_downloads: bool = True) -> issuance.Issued:
+                      offer_downloads: bool = True, once: str | None = None) -> issuance.Issued:
     """Renew `old`. With `new_password` (and the `idn` the VID is computed from), a new key
     is made here and the customer gets new files under that password. Without it, the new
     certificate certifies the same public key: with `held`, the customer gets a new NPKI
     folder (their own signPri.key beside the new certificate) and a new .p12 under the same
     password; without, the certificate alone. `auto_renew_days` carries on to the successor;
-    `automatic` renews only while automatic renewal is still on.
+    `automatic` renews only while automatic renewal is still on. `once` names the confirm
+    button's press (services.flows.once).
     """
     problem = refusal(old)
     if problem:
@@ -211,6 +212,7 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
         else:
             files = issuance.certificate_files(cert)
         with db.atomic():
+            flows.once(once)
             Certificate.update(current_slot=None).where(Certificate.id == old.id).execute()
             record = issuance.store_certificate(cert, customer, old.cert_type,
                                                 key_generated_here=key is not None)

@@ -3,7 +3,9 @@ its publication to relying parties through the CRL and the OCSP responder.
 
 Every status change re-publishes the CRL before it returns, and OCSP answers are cached
 under a key that includes the certificate's status, so a change can never leave a stale
-"good" behind.
+"good" behind. The change also leaves a note (UnpublishedChange) in its own transaction, which
+the publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
+next start.
 """
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -11,15 +13,15 @@ from datetime import timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
-from models import Certificate, Crl, Customer, db
+from models import Certificate, Crl, Customer, UnpublishedChange, db
 from pki import crl as pki_crl
 from pki import ocsp as pki_ocsp
 from pki.bundle import public_key_info
 from pki.errors import PkiError
 from pki.serials import parse_serial_hex, serial_hex
-from services import audit, ca_store, clock, settings
+from services import audit, ca_store, clock, flows, settings
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
@@ -96,15 +98,17 @@ def changes_along(cert: Certificate, states, reason: str | None = None) -> list[
 
 
 def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, actor: str,
-            message: str, **details) -> Certificate:
+            message: str, once: str | None = None, **details) -> Certificate:
     """Apply one status change if the certificate is unexpired and still in an allowed
     state (a second, simultaneous request finds it changed and is refused), to it and to
     what changes along with it (changes_along), publish the CRL, and tell the customer. The
-    certificate returned lists the serials that changed with it in `changed_along`."""
+    certificate returned lists the serials that changed with it in `changed_along`. `once`
+    names the confirm button's press (services.flows.once)."""
     if cert.not_after <= clock.now():
         raise DomainError("certificate_expired", status=409)
     changed_along = []
     with db.atomic():
+        flows.once(once)
         changed = Certificate.update(status_changed_at=clock.now(), **values).where(
             (Certificate.id == cert.id) & Certificate.status.in_(list(allowed_from))).execute()
         if not changed:
@@ -112,6 +116,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
             raise DomainError("already_" + current if current in ("revoked", "suspended")
                               else "status_changed", status=409)
         audit.record(actor, "certificate." + action, cert.serial, **details)
+        note_change(cert.serial)
         reason = details.get("reason")
         for other in changes_along(cert, allowed_from, reason):
             own_values, own_details = values, details
@@ -124,6 +129,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
                     & Certificate.status.in_(list(allowed_from))).execute():
                 audit.record(actor, "certificate." + action, other.serial,
                              along_with=cert.serial, **own_details)
+                note_change(other.serial)
                 changed_along.append(other.serial)
     publish_crl()
     cert = Certificate.get_by_id(cert.id)
@@ -133,7 +139,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
 
 
 def revoke_certificate(cert: Certificate, reason: str, actor: str,
-                       reasons=OPERATOR_REASONS) -> Certificate:
+                       reasons=OPERATOR_REASONS, once: str | None = None) -> Certificate:
     """Revoke for good. Irreversible."""
     if reason not in reasons:
         raise DomainError("reason_missing", field="reason")
@@ -142,22 +148,23 @@ def revoke_certificate(cert: Certificate, reason: str, actor: str,
                     "current_slot": None}, "revoke", actor, N_(
                        "[CertCenter] Your certificate (serial ending %(serial)s) was revoked "
                        "and can no longer be used. If you did not ask for this, call us."),
-                   reason=reason)
+                   once=once, reason=reason)
 
 
-def suspend_certificate(cert: Certificate, actor: str) -> Certificate:
+def suspend_certificate(cert: Certificate, actor: str, once: str | None = None) -> Certificate:
     return _change(cert, ("valid",),
                    {"status": "suspended", "revoked_at": clock.now(),
                     "revocation_reason": "certificate-hold"}, "suspend", actor, N_(
                        "[CertCenter] Your certificate (serial ending %(serial)s) is "
-                       "suspended. It works again when you resume it."))
+                       "suspended. It works again when you resume it."), once=once)
 
 
-def resume_certificate(cert: Certificate, actor: str) -> Certificate:
+def resume_certificate(cert: Certificate, actor: str, once: str | None = None) -> Certificate:
     return _change(cert, ("suspended",),
                    {"status": "valid", "revoked_at": None, "revocation_reason": None},
                    "resume", actor, N_(
-                       "[CertCenter] Your certificate (serial ending %(serial)s) works again."))
+                       "[CertCenter] Your certificate (serial ending %(serial)s) works again."),
+                   once=once)
 
 
 # -- the CRL --------------------------------------------------------------------------------
@@ -176,6 +183,15 @@ def _entries():
                                    at if reason == "key-compromise" else None)
 
 
+def note_change(serial: str) -> None:
+    """A certificate's status changed: call inside the change's transaction."""
+    UnpublishedChange.create(serial=serial, changed_at=clock.now())
+
+
+def unpublished_changes() -> int:
+    return UnpublishedChange.select().count()
+
+
 def publish_crl() -> Crl:
     """Build, sign and store a new CRL with the next number."""
     ca = ca_store.load_ca()
@@ -187,7 +203,10 @@ def publish_crl() -> Crl:
         now = clock.now().replace(microsecond=0)
         if last and now <= last.this_update:
             now = last.this_update + timedelta(seconds=1)
-        crl = pki_crl.build_crl(ca.issuing_cert, ca.issuing_key, _entries(), number,
+        with db.atomic():            # one snapshot: the entries and the notes they cover
+            covered = UnpublishedChange.select(fn.MAX(UnpublishedChange.id)).scalar()
+            entries = list(_entries())
+        crl = pki_crl.build_crl(ca.issuing_cert, ca.issuing_key, entries, number,
                                 clock.aware(now), clock.aware(now + _crl_lifetime()))
         try:
             with db.atomic():
@@ -195,10 +214,19 @@ def publish_crl() -> Crl:
                                  next_update=now + _crl_lifetime(),
                                  entries=len(crl), der=crl.public_bytes(Encoding.DER))
                 Crl.delete().where(Crl.number < number - 10).execute()   # keep a few
+                if covered is not None:
+                    UnpublishedChange.delete().where(UnpublishedChange.id <= covered).execute()
             return row
         except IntegrityError:
             continue            # another process published this number first: go again
     raise DomainError("crl_conflict", status=503)
+
+
+def publish_lost_changes() -> Crl | None:
+    """At start: publish the CRL a crash kept from carrying a status change, if any."""
+    if unpublished_changes() and ca_store.exists():
+        return publish_crl()
+    return None
 
 
 def latest_crl() -> Crl:
@@ -206,9 +234,11 @@ def latest_crl() -> Crl:
 
 
 def crl_is_due(at=None) -> bool:
-    """Whether `jobs run` at `at` (default now) would publish a new CRL."""
+    """Whether `jobs run` at `at` (default now) would publish a new CRL: there is none, the
+    last is older than CRL_REFRESH, or a status change is not on it yet."""
     last = Crl.select().order_by(Crl.number.desc()).first()
-    return last is None or last.this_update <= (at or clock.now()) - CRL_REFRESH
+    return (last is None or last.this_update <= (at or clock.now()) - CRL_REFRESH
+            or unpublished_changes() > 0)
 
 
 # -- OCSP -----------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from services.files import read as read_files
 
 LIFE = timedelta(minutes=10)
 WRONG_CODES = 5                         # per transfer, then it is destroyed
-CLIENT_WRONG_CODES = 20                 # per client address per hour
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 
@@ -88,18 +87,6 @@ def normalise_code(typed: str) -> str:
     return code
 
 
-def _count_wrong(client: str, transfer: Transfer | None) -> None:
-    limits.count_failure("transfer:" + client)
-    if transfer is not None:
-        with db.atomic():
-            Transfer.update(wrong_tries=Transfer.wrong_tries + 1).where(
-                Transfer.id == transfer.id).execute()
-            # The fifth wrong code destroys the files.
-            Transfer.update(sealed=None).where(
-                (Transfer.id == transfer.id) & (Transfer.wrong_tries >= WRONG_CODES)).execute()
-            audit.record("anonymous", "transfer.wrong_code", str(transfer.id))
-
-
 @dataclass
 class Received:
     filename: str
@@ -107,19 +94,47 @@ class Received:
     content: bytes
 
 
-def receive(typed_code: str, client: str) -> Received:
-    """The files behind the code, once."""
-    code = normalise_code(typed_code)
-    if limits.blocked("transfer:" + client, CLIENT_WRONG_CODES):
-        raise DomainError("client_blocked", status=429)
-    now = clock.now()
-    transfer = Transfer.get_or_none(Transfer.code_hmac == secrets.keyed_hash("transfer", code))
+def _take_try(locator: str, now) -> Transfer | None:
+    """Take one of the five tries of the live transfer the code's first four digits name,
+    before the code is compared: the fifth wrong one destroys the files. None when no live
+    transfer has that locator, or its tries are used up."""
+    candidate = (Transfer.select().where((Transfer.locator == locator) & (Transfer.expires_at > now)
+                                         & Transfer.sealed.is_null(False)).first())
+    if candidate is None:
+        return None
+    taken = Transfer.update(wrong_tries=Transfer.wrong_tries + 1).where(
+        (Transfer.id == candidate.id) & (Transfer.wrong_tries < WRONG_CODES)
+        & Transfer.sealed.is_null(False)).execute()
+    return candidate if taken else None
+
+
+def _wrong(transfer: Transfer | None) -> None:
     if transfer is None:
-        candidate = (Transfer.select().where((Transfer.locator == code[:4])
-                                             & (Transfer.expires_at > now)
-                                             & Transfer.sealed.is_null(False)).first())
-        _count_wrong(client, candidate)
+        return
+    with db.atomic():
+        Transfer.update(sealed=None).where(
+            (Transfer.id == transfer.id) & (Transfer.wrong_tries >= WRONG_CODES)).execute()
+        audit.record("anonymous", "transfer.wrong_code", str(transfer.id))
+
+
+def receive(typed_code: str, client: str) -> Received:
+    """The files behind the code, once. Each try counts against the client and the transfer
+    before the code is compared."""
+    code = normalise_code(typed_code)
+    try:
+        attempt = limits.reserve(limits.per_client("transfer", client))
+    except limits.LimitReached:
+        raise DomainError("client_blocked", status=429) from None
+    now = clock.now()
+    tried = _take_try(code[:4], now)
+    transfer = Transfer.get_or_none(Transfer.code_hmac == secrets.keyed_hash("transfer", code))
+    if transfer is None or (tried is None and transfer.sealed is not None
+                            and transfer.expires_at > now):
+        _wrong(tried)
         raise DomainError("transfer_code_wrong", field="code")
+    attempt.succeeded()
+    if tried is not None and tried.id == transfer.id:    # the right code: its try is given back
+        Transfer.update(wrong_tries=Transfer.wrong_tries - 1).where(Transfer.id == tried.id).execute()
     if transfer.received_at is not None:
         raise DomainError("transfer_used", status=410, field="code")
     if transfer.sealed is None or transfer.expires_at <= now:

@@ -11,6 +11,7 @@ import pytest
 from app import create_app
 from models import Customer, Notification, db
 from services import ca_store, clock
+from services.notify import text_of
 
 REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO.parent / "shared" / "vectors" / "npki"
@@ -107,7 +108,7 @@ def last_sms(customer) -> str:
     note = (Notification.select().where((Notification.customer == customer)
                                         & (Notification.channel == "sms"))
             .order_by(Notification.id.desc()).first())
-    return note.body if note else ""
+    return text_of(note) if note else ""
 
 
 def sms_code(customer) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, verify_by_sms
+from tests.conftest import BUSINESS, REPO, verify_by_sms
 
 FORBIDDEN = {
     "pki": {"flask", "flask_babel", "flask_wtf", "peewee", "playhouse", "models", "services",
@@ -62,12 +62,17 @@ def test_every_page_of_the_flow_fits_the_first_round_trip(web, demo):
              "/revoke/", "/transfer/", "/register/"]
     sizes = {path: gzipped(web.get(path).get_data()) for path in pages}
     verify_by_sms(web, demo["person"])
-    for path in ("/my/", "/issue/terms", "/my/authenticator", "/renew/certificate",
+    for path in ("/my/", "/issue/terms", "/my/authenticator/confirm", "/renew/certificate",
                  "/renew/certificate/files", "/renew/certificate/signature", "/transfer/send",
                  "/files/password"):
         response = web.get(path)
         assert response.status_code == 200, path
         sizes[path] = gzipped(response.get_data())
+    web.post("/verify/signout", {})
+    verify_by_sms(web, demo["business"], details=BUSINESS)      # no app yet: the QR code page
+    response = web.get("/my/authenticator")
+    assert response.status_code == 200
+    sizes["/my/authenticator"] = gzipped(response.get_data())
     assert {p: s for p, s in sizes.items() if s > 14 * 1024} == {}, sizes
 
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pki import npki
 from pki.errors import PkiError
-from services import files, issuance
+from services import files, issuance, limits
 from services.errors import DomainError
 from tests.conftest import VECTORS
 
@@ -48,14 +48,28 @@ def test_a_p12_comes_back_as_a_p12(issued):
     assert key is not None and len(chain) == 2
 
 
-def test_a_wrong_old_password_is_refused_and_limited(issued):
-    for _ in range(files.WRONG_PASSWORDS):
+def test_a_wrong_old_password_is_refused_and_limited_per_key(issued):
+    for n in range(limits.TARGET_TRIES):
         with pytest.raises(DomainError) as wrong:
-            files.change_password([("NPKI.zip", issued["npki"])], "Wrong!pass1x", NEW, NEW, "10.9.9.9")
+            files.change_password([("NPKI.zip", issued["npki"])], "Wrong!pass1x", NEW, NEW, f"10.9.9.{n}")
         assert wrong.value.code == "password_wrong_for_files" and wrong.value.field == "old_password"
+    with pytest.raises(DomainError) as blocked:      # even the right one, from anywhere
+        files.change_password([("NPKI.zip", issued["npki"])], OLD, NEW, NEW, "10.0.0.1")
+    assert blocked.value.code == "certificate_blocked" and blocked.value.status == 429
+
+
+def test_wrong_old_passwords_are_limited_per_client_address(issued):
+    key, _cert, _chain = pkcs12.load_key_and_certificates(issued["p12"], OLD.encode())
+    for n in range(limits.CLIENT_TRIES):             # a new key file each time: other targets
+        other = npki.encrypt_private_key(key, f"Other!pass{n:02d}x", None)
+        with pytest.raises(DomainError) as wrong:
+            files.change_password([("signPri.key", other), ("signCert.der", issued["cert"])],
+                                  "Wrong!pass1x", NEW, NEW, "10.9.9.9")
+        assert wrong.value.code == "password_wrong_for_files"
     with pytest.raises(DomainError) as blocked:
         files.change_password([("NPKI.zip", issued["npki"])], OLD, NEW, NEW, "10.9.9.9")
     assert blocked.value.code == "client_blocked"
+    assert files.change_password([("NPKI.zip", issued["npki"])], OLD, NEW, NEW, "10.0.0.1")
 
 
 @pytest.mark.parametrize("new, again, code", [("short1!", "short1!", "password_length"),

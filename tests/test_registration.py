@@ -16,7 +16,7 @@ from models import AuditEvent, RegisteredCertificate
 from pki import files as pki_files
 from pki import npki
 from pki.profile import IDENTIFY_DATA_OID
-from services import audit, clock, issuance, registration, trust
+from services import audit, clock, issuance, limits, registration, trust
 from services.errors import DomainError
 from tests.conftest import BUSINESS, VECTORS, text, verify_by_sms
 
@@ -228,11 +228,11 @@ def test_expired_and_not_yet_valid_certificates_are_refused(demo, bank, keys):
 def test_a_wrong_password_is_refused_and_limited(demo, bank, keys):
     cert, random_num = bank.issue(keys[1])
     uploads = npki_files(cert, keys[1], random_num)
-    for _ in range(registration.WRONG_TRIES):
+    for _ in range(limits.TARGET_TRIES):
         error = refused(demo["person"], uploads, password="Wrong!pass1x")
         assert error.code == "password_wrong_for_files" and error.field == "password"
     blocked = refused(demo["person"], uploads)
-    assert blocked.code == "client_blocked" and blocked.status == 429
+    assert blocked.code == "certificate_blocked" and blocked.status == 429
 
 
 def test_a_key_from_another_certificate_is_refused(demo, bank, keys):

@@ -1,5 +1,7 @@
 """The registration authority's rules, called the way the views and the CLI call them."""
 
+import re
+
 import pyotp
 import pytest
 from cryptography import x509
@@ -7,7 +9,7 @@ from cryptography import x509
 from models import AuditEvent, Certificate, Customer, Download, OneTimeCode
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki import npki
-from services import audit, clock, customers, downloads, issuance, verification
+from services import audit, clock, customers, downloads, issuance, limits, verification
 from services.errors import DomainError
 from services.verification import IdentityClaim
 from tests.conftest import last_sms, move_clock, sms_code
@@ -40,7 +42,9 @@ def test_five_wrong_pins_lock_the_customer_for_30_minutes_and_alert_them(demo):
             verification.check_identity(claim(pin="0000"), "10.0.0.1")
     with pytest.raises(DomainError) as locked:
         verification.check_identity(GOOD, "10.0.0.2")     # even the right PIN, elsewhere
-    assert locked.value.code == "customer_locked" and locked.value.status == 429
+    # The same answer as any mismatch: the PIN is not even checked while locked, so the
+    # answer cannot tell a right PIN from a wrong one. The text message tells the customer.
+    assert locked.value.code == "identity_mismatch" and locked.value.status == 400
     assert "30" in last_sms(demo["person"])
     assert AuditEvent.select().where(AuditEvent.action == "customer.locked").count() == 1
     move_clock(minutes=31)
@@ -48,9 +52,10 @@ def test_five_wrong_pins_lock_the_customer_for_30_minutes_and_alert_them(demo):
 
 
 def test_failures_are_limited_per_client_address(demo):
-    for n in range(verification.MAX_CLIENT_FAILURES):
+    for n in range(limits.CLIENT_TRIES):
         with pytest.raises(DomainError):
-            verification.check_identity(claim(rrn=f"{850101 + n % 20:06d}-1000000"), "10.9.9.9")
+            verification.check_identity(claim(rrn=f"{850101 + n:06d}-1000000",
+                                              account=f"333-000-{n:06d}"), "10.9.9.9")
     with pytest.raises(DomainError) as blocked:
         verification.check_identity(GOOD, "10.9.9.9")
     assert blocked.value.code == "client_blocked"
@@ -77,10 +82,17 @@ def test_the_sms_code_works_once(demo):
     assert again.value.code == "code_none"
 
 
-def test_the_code_is_stored_only_as_a_hash(demo):
+def database_bytes(app) -> bytes:
+    """Everything SQLite has written for the instance: the file and its write-ahead log."""
+    path = app.config["INSTANCE"] / "certcenter.db"
+    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def test_the_code_is_not_readable_anywhere_in_the_database(app, demo):
     verification.send_sms_code(demo["person"])
-    code = sms_code(demo["person"])
+    code = sms_code(demo["person"])                     # the demo inbox's way: unsealed
     assert all(code not in row.code_hash for row in OneTimeCode.select())
+    assert re.search(rb"(?<!\d)" + code.encode() + rb"(?!\d)", database_bytes(app)) is None
 
 
 def test_an_expired_code_is_refused(demo):
@@ -339,6 +351,8 @@ def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo)
     db.execute_sql("ALTER TABLE certificate DROP COLUMN auto_renew_days")
     db.execute_sql("ALTER TABLE certificate DROP COLUMN renewal_started_at")
     db.execute_sql("DROP TABLE reminder")
+    db.execute_sql("ALTER TABLE customer DROP COLUMN self_service_suspended_at")
+    db.execute_sql("ALTER TABLE notification DROP COLUMN sealed")
     SchemaVersion.delete().where(SchemaVersion.version > 1).execute()
     assert current_version() == 1
     assert upgrade() == [version for version, _what, _step in MIGRATIONS if version > 1]
@@ -346,6 +360,8 @@ def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo)
     assert {"auto_renew_days", "renewal_started_at"} <= {
         c.name for c in db.get_columns("certificate")}
     assert db.table_exists("reminder")
+    assert "self_service_suspended_at" in [c.name for c in db.get_columns("customer")]
+    assert "sealed" in [c.name for c in db.get_columns("notification")]
     assert Customer.get(Customer.code == "P0000001").rrn_masked == "900101-1******"
 
 

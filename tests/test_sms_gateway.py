@@ -4,6 +4,7 @@ Failed messages stay in the outbox, and retry_outbox() sends each exactly once, 
 runs race. Nothing here sleeps: the backoff is 0 and the clock is moved."""
 import json
 import logging
+import re
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +16,7 @@ from models import Notification, db
 from services import clock, settings
 from services import notify as notify_module
 from services.i18n import N_
-from services.notify import HttpSmsSender, notify, pending_retries, retry_outbox
+from services.notify import HttpSmsSender, notify, pending_retries, retry_outbox, text_of
 from tests.conftest import fresh_app, move_clock
 from tests.test_notify import Inbox, free_port
 
@@ -108,7 +109,7 @@ def test_each_sms_is_posted_as_json_with_the_bearer_token(demo, gateway):
     assert request["path"] == "/v1/sms"
     assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
     assert request["headers"]["Content-Type"] == "application/json"
-    assert request["json"] == {"to": demo["person"].phone, "text": note.body, "id": note.id}
+    assert request["json"] == {"to": demo["person"].phone, "text": text_of(note), "id": note.id}
     assert "123456" in request["json"]["text"] and "[인증센터]" in request["json"]["text"]
     assert note.status == "sent" and note.tries == 1 and note.sent_at is not None
 
@@ -314,3 +315,14 @@ def test_a_url_that_is_not_a_usable_http_url_fails_the_sms_not_the_page(demo, mo
     monkeypatch.setattr(settings.current(), "sms", sms_config(url))
     note = send_code(demo["person"])
     assert note.status == "failed" and note.tries == 1
+
+
+def test_a_verification_code_goes_out_in_clear_and_is_then_deleted_from_the_outbox(demo, gateway):
+    from services import verification
+    verification.send_sms_code(demo["person"])
+    [request] = gateway.requests
+    assert "인증번호" in request["json"]["text"]
+    code = re.search(r"\b(\d{6})\b", request["json"]["text"]).group(1)
+    note = Notification.get_by_id(request["json"]["id"])
+    assert note.status == "sent" and note.sealed and note.body == ""
+    verification.check_sms_code(demo["person"], code)       # the code works all the same

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from models import Transfer
-from services import issuance, transfer
+from services import issuance, limits, transfer
 from services.errors import DomainError
 from tests.browser import assert_accessible, new_page, submit
 from tests.conftest import move_clock
@@ -80,7 +80,7 @@ def test_five_wrong_codes_destroy_the_transfer(npki_zip):
 
 def test_wrong_codes_are_limited_per_client_address(npki_zip):
     sent = transfer.send([("NPKI.zip", npki_zip)])
-    for n in range(transfer.CLIENT_WRONG_CODES):
+    for n in range(limits.CLIENT_TRIES):
         with pytest.raises(DomainError):
             transfer.receive(f"{(int(sent.code[:4]) + 1) % 10000:04d}{n:08d}", "10.9.9.9")
     with pytest.raises(DomainError) as blocked:

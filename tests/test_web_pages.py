@@ -93,7 +93,7 @@ def test_pages_have_no_inline_script_or_style(web, demo):
     english(web)
     start_verification(web)
     web.post("/verify/code", {"code": sms_code(demo["person"])})
-    for url in ("/", "/issue/", "/verify/", "/my/", "/my/authenticator", "/support/faq",
+    for url in ("/", "/issue/", "/verify/", "/my/", "/my/authenticator/confirm", "/support/faq",
                 "/support/security", "/demo/inbox"):
         response = web.get(url)
         assert response.status_code == 200, url

@@ -289,10 +289,10 @@ def test_a_certificate_replaced_by_a_reissue_gets_its_own_page(web, demo, issued
     assert "/issue/type" not in response.get_data(as_text=True)    # not "get a new one" again
 
 
-def test_a_second_press_while_the_first_is_signing_goes_to_the_done_page(app, web, demo, issued,
+def test_a_second_press_while_the_first_is_signing_renews_nothing_more(app, web, demo, issued,
                                                                          monkeypatch):
-    """Both presses pass the checks before either renews: the flow's single-use claim sends
-    the second to the done page instead of into a second renewal."""
+    """Both presses pass the checks before either renews: the certificate's renewal claim
+    stops the second before the CA key signs anything, and it says what is happening."""
     cert, files = issued
     signed_in_at(web, demo, cert, days_before=10)
     log_in_with_files(web, files)
@@ -312,5 +312,6 @@ def test_a_second_press_while_the_first_is_signing_goes_to_the_done_page(app, we
     first = web.post("/renew/check", {})
     assert first.request.path == "/renew/done"
     second = answers["second"]
-    assert second.status_code == 303 and second.headers["Location"].endswith("/renew/done")
+    assert second.status_code == 409
+    assert "이 인증서는 지금 갱신되고 있습니다" in second.get_data(as_text=True)
     assert Certificate.select().count() == 2

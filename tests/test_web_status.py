@@ -6,7 +6,7 @@ import pytest
 
 from models import AuditEvent, Certificate, Crl
 from services import issuance, renewal, status
-from tests.conftest import move_clock, sms_code, text, verify_by_sms
+from tests.conftest import BUSINESS, move_clock, sms_code, text, verify_by_sms
 from tests.test_renewal import expiry, set_kst
 from tests.test_web_support import english, error_summary, h1
 
@@ -176,3 +176,21 @@ def test_a_renewed_certificate_held_on_its_own_can_be_resumed(web, demo, person_
     verify_by_sms(web, demo["person"])
     page = web.get("/resume/certificate").get_data(as_text=True)
     assert person_cert.serial in page             # its successor is not suspended: offered alone
+
+
+def test_an_sms_only_customer_can_suspend_right_after_verifying(web, demo):
+    """The code that verified them a moment ago does not hold back the next one (it was a
+    429 "request again in 28 s" for a request nobody made)."""
+    business = demo["business"]
+    request = issuance.request_certificate(business, "business-banking")
+    issuance.approve_request(request.id, "kim")
+    cert = issue_to(business, "business-banking", "1234567890")
+    english(web)
+    verify_by_sms(web, business, details=BUSINESS)
+    web.post("/suspend/certificate", {"serial": cert.serial})
+    web.get("/suspend/check")
+    asked = web.post("/suspend/check", {})
+    assert asked.status_code == 200 and asked.request.path == "/suspend/code"
+    done = web.post("/suspend/code", {"code": sms_code(business)})
+    assert done.request.path == "/suspend/done"
+    assert Certificate.get_by_id(cert.id).status == "suspended"

@@ -21,6 +21,10 @@ from tests.test_web_support import (
     verify_person_by_sms,
 )
 
+MISMATCH = ("These details do not match our records. Check them and try again. After 5 wrong "
+            "tries, checks with these details pause for 30 minutes")
+
+
 # -- TOTP ---------------------------------------------------------------------------------
 
 def test_verification_with_the_authenticator_app(web, demo):
@@ -65,21 +69,20 @@ def test_a_wrong_pin_gets_one_message_and_a_4xx(web, demo):
     assert response.status_code == 400 and response.request.path == "/verify/"
     assert title(response).startswith("Error:")
     assert h1(response) == "Confirm your identity"
-    assert [m for _f, m in error_summary(response)] == [
-        "These details do not match our records. Check them and try again"]
+    assert [m for _f, m in error_summary(response)] == [MISMATCH]
     assert "9999" not in response.get_data(as_text=True), "the PIN is never echoed"
     assert Customer.get(Customer.code == "P0000001").failed_tries == 1
     assert OneTimeCode.select().count() == 0
 
 
-def test_five_wrong_pins_lock_with_a_429_and_the_time(web, demo):
+def test_five_wrong_pins_pause_checks_with_the_same_answer_as_a_mismatch(web, demo):
     english(web)
     web.get("/verify/")
     for _ in range(5):
         web.post("/verify/", {**PERSON, "pin": "9999"})
     locked = web.post("/verify/", PERSON)
-    assert locked.status_code == 429
-    assert "Too many wrong tries. Identity checks are paused until" in text(locked)
+    assert locked.status_code == 400 and [m for _f, m in error_summary(locked)] == [MISMATCH]
+    assert "30분" in last_sms(demo["person"])            # the customer reads Korean
 
 
 def test_empty_identity_fields_get_an_error_summary_linking_to_each_field(web, demo):
@@ -418,3 +421,38 @@ def test_the_session_cookie_holds_no_plain_rrn_pin_or_password(web, demo, app):
     assert data["customer"] == demo["person"].id and data["issue"]["password"]
     for secret in ("900101", "1234567", "9001011234567", PASSWORD, "110123456789"):
         assert secret not in flat, secret
+
+
+def test_replacing_the_authenticator_app_asks_for_the_current_one_and_tells_the_customer(web, demo):
+    english(web)
+    person, old_secret = demo["person"], demo["totp_secret"]
+    verify_by_totp(web, old_secret)
+    asked = web.get("/my/authenticator", follow_redirects=True)
+    assert asked.request.path == "/my/authenticator/confirm"
+    assert h1(asked) == "Enter the code from your authenticator app"
+    # The new app's page cannot be reached, nor posted to, before the current code.
+    sneak = web.post("/my/authenticator", {"code": "123456"})
+    assert sneak.request.path == "/my/authenticator/confirm"
+    move_clock(seconds=30)
+    wrong = web.post("/my/authenticator/confirm", {"code": "000000" if totp_now(old_secret) != "000000"
+                                                   else "111111"})
+    assert wrong.status_code == 400 and wrong.request.path == "/my/authenticator/confirm"
+    page = web.post("/my/authenticator/confirm", {"code": totp_now(old_secret)})
+    assert page.request.path == "/my/authenticator" and h1(page) == "Set up an authenticator app"
+    new_secret = re.search(r'<strong class="key"[^>]*>([A-Z2-7 ]+)</strong>',
+                           page.get_data(as_text=True)).group(1).replace(" ", "")
+    move_clock(seconds=30)
+    done = web.post("/my/authenticator", {"code": totp_now(new_secret)})
+    assert done.request.path == "/my/"
+    assert last_sms(person).startswith("[CertCenter] A new authenticator app now gives the codes")
+    assert AuditEvent.select().where(AuditEvent.action == "totp.enrolled").count() == 1
+
+
+def test_replacing_the_authenticator_app_by_text_message(web, demo):
+    english(web)
+    verify_by_totp(web, demo["totp_secret"])
+    web.get("/my/authenticator", follow_redirects=True)
+    sent = web.post("/my/authenticator/confirm/sms", {})
+    assert sent.request.path == "/my/authenticator/confirm" and "ending" in text(sent)
+    page = web.post("/my/authenticator/confirm", {"code": sms_code(demo["person"])})
+    assert h1(page) == "Set up an authenticator app"

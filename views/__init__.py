@@ -120,6 +120,16 @@ class FlowAnswers:
         session[self.key] = {**self.get(), **answers}
 
 
+def second_factor_page(customer: Customer, form, method: str, button: str, code_url: str,
+                       sms_url: str, error: DomainError | None = None) -> Response:
+    """The fresh second factor before a sensitive change: the code from the authenticator app
+    (`method` "totp") or a text message ("sms"), posted to `code_url`; `sms_url` sends a
+    (new) text message instead."""
+    return page("second_factor.html", status=error.status if error else None,
+                errors=error_list(error, "code") if error else None, form=form, method=method,
+                phone=customer.phone, button=button, code_url=code_url, sms_url=sms_url)
+
+
 def sign_out() -> None:
     customer = verified_customer()
     if customer is not None:
@@ -203,6 +213,13 @@ def register(app) -> None:
     def _csrf(_error):
         return page("error.html", status=400, title=_("Form expired"),
                     message=message_for(DomainError("csrf")))
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error):
+        """A rule said no where no page of the flow handles it: its message, in the reader's
+        language, with its status; never a 500."""
+        return page("error.html", status=error.status, title=_("There is a problem"),
+                    message=message_for(error))
 
     from werkzeug.exceptions import HTTPException
 

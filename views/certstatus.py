@@ -7,10 +7,9 @@ from flask_babel import lazy_gettext as _l
 
 from models import Certificate
 from pki.profile import CERT_TYPES
-from services import clock, issuance, secrets, status, verification
+from services import clock, flows, issuance, secrets, status, verification
 from services.errors import DomainError
-from services.flows import claim_once
-from views import error_list, go, page, verified
+from views import error_list, go, page, second_factor_page, verified
 from views.forms import CodeForm, ConfirmForm, ReasonForm, SerialForm
 
 bp = Blueprint("certstatus", __name__, url_prefix="/<any(revoke, suspend, resume):action>")
@@ -166,19 +165,20 @@ def code(customer, action):
         if flow.get("done"):
             return go("certstatus.done", action=action)      # a second press of the button
         if cert not in _eligible(customer, action):          # renewed or changed meanwhile
-            if not claim_once("status:" + flow["flow"]):
+            if flows.done("status:" + flow["flow"]):
                 return go("certstatus.done", action=action)  # by this flow: a second press
             return _choose_page(action, SerialForm(), _eligible(customer, action),
                                 DomainError("status_changed", status=409, field="serial"))
         try:
             verification.check_second_factor(customer, flow["method"], form.code.data)
-            if not claim_once("status:" + flow["flow"]):
-                return go("certstatus.done", action=action)
             change = ACTIONS[action]["change"]
             extra = {"reason": flow["reason"], "reasons": status.CUSTOMER_REASONS} \
                 if action == "revoke" else {}
-            cert = change(cert, actor="customer:" + customer.code, **extra)
+            cert = change(cert, actor="customer:" + customer.code, once="status:" + flow["flow"],
+                          **extra)
         except DomainError as error:
+            if error.code == "already_done":
+                return go("certstatus.done", action=action)
             return _code_page(action, form, flow["method"], customer, error)
         session["status_flow"] = {**flow, "done": clock.now().isoformat()}
         return go("certstatus.done", action=action)
@@ -186,11 +186,9 @@ def code(customer, action):
 
 
 def _code_page(action, form, method, customer, error=None):
-    return page("second_factor.html", status=error.status if error else None,
-                errors=error_list(error, "code") if error else None, form=form, method=method,
-                phone=customer.phone, button=ACTIONS[action]["button"],
-                code_url=url_for("certstatus.code", action=action),
-                sms_url=url_for("certstatus.code_by_sms", action=action))
+    return second_factor_page(customer, form, method, ACTIONS[action]["button"],
+                              url_for("certstatus.code", action=action),
+                              url_for("certstatus.code_by_sms", action=action), error)
 
 
 @bp.post("/code/sms")

@@ -99,9 +99,23 @@ def customers_import(csv_file, operator):
 
 @customers_cli.command("list")
 def customers_list():
-    """List customers."""
+    """List customers; a customer whose checks are stopped is marked."""
     for c in Customer.select().order_by(Customer.code):
-        click.echo(f"{c.code}  {c.kind:8}  {c.name}  {c.rrn_masked}  {c.phone}")
+        stopped = "  SELF-SERVICE STOPPED" if verification.is_suspended(c) else ""
+        click.echo(f"{c.code}  {c.kind:8}  {c.name}  {c.rrn_masked}  {c.phone}{stopped}")
+
+
+@customers_cli.command("unlock")
+@click.argument("code")
+@operator_option
+def customers_unlock(code, operator):
+    """Start a customer's identity checks again, after a pause or after too many failures
+    stopped self-service. Confirm who is calling first."""
+    try:
+        customer = verification.unlock(code, "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Unlocked {customer.code} {customer.name}: identity checks work again.")
 
 
 demo_cli = AppGroup("demo", help="Demo data.")

@@ -11,7 +11,6 @@ from pki.csr import MAX_CSR_BYTES
 from pki.profile import CERT_TYPES
 from services import issuance, secrets
 from services.errors import DomainError
-from services.flows import claim_once
 from services.passwords import check_new_password
 from views import FlowAnswers, error_list, go, page, reverify_unless_fresh, verified
 from views.forms import ConfirmForm, CsrForm, KeyForm, PasswordForm, TermsForm, TypeForm
@@ -169,8 +168,6 @@ def check(customer, plan):
 
 
 def _issue(customer, plan, answers, form):
-    if not claim_once("issue:" + answers["flow"]):
-        return go("issue.done")          # a second click of the same confirm button
     password = secrets.decrypt("session-password", answers["password"]) if answers.get(
         "password") else None
     idn = secrets.decrypt("session-idn", session.get("idn", ""))
@@ -178,9 +175,11 @@ def _issue(customer, plan, answers, form):
         issued = issuance.issue_certificate(
             customer, plan.cert_type.id, idn=(idn or b"").decode(), actor="customer:" + customer.code,
             password=password.decode() if password else None,
-            csr_der=base64.b64decode(answers["csr"]) if answers.get("csr") else None)
+            csr_der=base64.b64decode(answers["csr"]) if answers.get("csr") else None,
+            once="issue:" + answers["flow"])
     except DomainError as error:
-        _save(flow=secrets.random_token())      # the next press of the button may try again
+        if error.code == "already_done":
+            return go("issue.done")             # a second click of the same confirm button
         return _ask("issue/check.html", form, error_list(error), plan=plan, status=error.status)
     session.pop("issue", None)
     session["issued"] = {"serial": issued.certificate.serial,

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, redirect, request
 
 from pki.profile import CERT_TYPES
 from services.i18n import LANGUAGES
-from services.notify import sms_inbox
+from services.notify import sms_inbox, text_of
 from views import page
 
 bp = Blueprint("main", __name__)
@@ -44,4 +44,4 @@ def security():
 def demo_inbox():
     if not current_app.config["DEMO"]:
         abort(404)
-    return page("demo_inbox.html", messages=list(sms_inbox()))
+    return page("demo_inbox.html", messages=list(sms_inbox()), text_of=text_of)

@@ -1,5 +1,7 @@
 """My certificates (내 인증서): the verified customer's certificates, their public files,
 and setting up an authenticator app."""
+from datetime import datetime
+
 import segno
 from flask import Blueprint, abort, request, session, url_for
 from flask_babel import gettext as _
@@ -9,7 +11,7 @@ from pki import files as pki_files
 from pki.profile import CERT_TYPES
 from services import ca_store, clock, issuance, registration, renewal, secrets, verification
 from services.errors import DomainError
-from views import attachment, days_left, error_list, go, page, verified
+from views import attachment, days_left, error_list, go, page, second_factor_page, verified
 from views.forms import AutoRenewForm, CodeForm
 
 bp = Blueprint("mycerts", __name__, url_prefix="/my")
@@ -93,11 +95,9 @@ def auto_renew(customer, serial):
 
 
 def _auto_renew_code_page(customer, cert, form, method, error=None):
-    return page("second_factor.html", status=error.status if error else None,
-                errors=error_list(error, "code") if error else None, form=form, method=method,
-                phone=customer.phone, button=_("Save"),
-                code_url=url_for("mycerts.auto_renew_code", serial=cert.serial),
-                sms_url=url_for("mycerts.auto_renew_sms", serial=cert.serial))
+    return second_factor_page(customer, form, method, _("Save"),
+                              url_for("mycerts.auto_renew_code", serial=cert.serial),
+                              url_for("mycerts.auto_renew_sms", serial=cert.serial), error)
 
 
 @bp.route("/certificates/<serial>/auto-renew/code", methods=["GET", "POST"])
@@ -141,10 +141,55 @@ def chain_file(customer):
                       "chain.pem")
 
 
+def _changing_authenticator_confirmed(customer) -> bool:
+    """Replacing an authenticator app needs the current second factor first, in this
+    session, in the last 10 minutes."""
+    if verification.totp_secret(customer) is None:
+        return True
+    confirmed = session.get("authenticator_confirmed")
+    return bool(confirmed) and verification.is_fresh(datetime.fromisoformat(confirmed))
+
+
+def _authenticator_code_page(customer, form, error=None):
+    return second_factor_page(customer, form, session.get("authenticator_method", "totp"),
+                              _("Continue"), url_for("mycerts.authenticator_confirm"),
+                              url_for("mycerts.authenticator_sms"), error)
+
+
+@bp.route("/authenticator/confirm", methods=["GET", "POST"])
+@verified("mycerts.authenticator")
+def authenticator_confirm(customer):
+    """Before a new authenticator app replaces the current one: a code from the current one
+    (or a text message), so that a borrowed session cannot take over the second factor."""
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            verification.check_second_factor(
+                customer, session.get("authenticator_method", "totp"), form.code.data)
+        except DomainError as error:
+            return _authenticator_code_page(customer, form, error)
+        session["authenticator_confirmed"] = clock.now().isoformat()
+        return go("mycerts.authenticator")
+    return _authenticator_code_page(customer, form)
+
+
+@bp.post("/authenticator/confirm/sms")
+@verified("mycerts.authenticator")
+def authenticator_sms(customer):
+    try:
+        verification.send_sms_code(customer)
+    except DomainError as error:
+        return _authenticator_code_page(customer, CodeForm(), error)
+    session["authenticator_method"] = "sms"
+    return go("mycerts.authenticator_confirm")
+
+
 @bp.route("/authenticator", methods=["GET", "POST"])
 @verified("mycerts.authenticator")
 def authenticator(customer):
     """Enrol an authenticator app: a QR code and the key in groups, confirmed by a code."""
+    if not _changing_authenticator_confirmed(customer):
+        return go("mycerts.authenticator_confirm")
     pending = secrets.decrypt("totp-pending", session.get("totp_pending", ""))
     if pending is None:
         pending = verification.new_totp_secret().encode()
@@ -158,7 +203,8 @@ def authenticator(customer):
         except DomainError as error:
             errors = error_list(error, "code")
         else:
-            session.pop("totp_pending", None)
+            for key in ("totp_pending", "authenticator_confirmed", "authenticator_method"):
+                session.pop(key, None)
             session["flash"] = "totp_enrolled"
             return go("mycerts.index")
     uri = verification.totp_uri(customer, secret, _("CertCenter"))

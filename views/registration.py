@@ -16,6 +16,8 @@ from views.transfer import MAX_FILES
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
 
+MAX_ID = 2 ** 63 - 1      # the database's largest integer: a longer id is no page (404)
+
 
 class RegistrationForm(FlaskForm):
     files = MultipleFileField(validators=[InputRequired(_l("Select your certificate files"))])
@@ -59,7 +61,7 @@ def done(customer):
     return page("registration/done.html", row=row, names=registration.names(row))
 
 
-@bp.route("/<int:registration_id>/remove", methods=["GET", "POST"])
+@bp.route(f"/<int(max={MAX_ID}):registration_id>/remove", methods=["GET", "POST"])
 @verified("mycerts.index")
 def remove(customer, registration_id):
     """GET, or the button in My certificates (a POST without `confirm`), asks; a POST with

@@ -14,7 +14,6 @@ from models import Certificate
 from pki.profile import CERT_TYPES
 from services import clock, renewal, secrets, verification
 from services.errors import DomainError
-from services.flows import claim_once
 from services.passwords import check_new_password
 from views import FlowAnswers, error_list, go, page, reverify_unless_fresh, verified
 from views.forms import AutomaticChoiceForm, ConfirmForm, PasswordForm, RenewKeyForm
@@ -170,17 +169,14 @@ def _renew(customer, cert, answers, form):
         options["idn"] = (secrets.decrypt("session-idn", session.get("idn", "")) or b"").decode()
     else:
         options["held"] = renewal.open_held_key(answers.get("held"))
-    if not claim_once("renew:" + answers["flow"]):
-        return go("renew.done")              # a second click of the same confirm button
     try:
-        renewed = renewal.renew_certificate(cert, "customer:" + customer.code, **options)
+        renewed = renewal.renew_certificate(cert, "customer:" + customer.code,
+                                            once="renew:" + answers["flow"], **options)
     except DomainError as error:
-        _save(flow=secrets.random_token())   # the next press of the button may try again
+        if error.code == "already_done":
+            return go("renew.done")          # a second click of the same confirm button
         return page("renew/check.html", status=error.status, errors=error_list(error),
                     form=form, **_context(cert))
-    except BaseException:
-        _save(flow=secrets.random_token())
-        raise
     session.pop("renew", None)
     session["renewed"] = {"serial": renewed.certificate.serial, "old": cert.serial,
                           "links": [(link.kind, link.token, link.filename, link.size)
