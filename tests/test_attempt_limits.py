@@ -212,24 +212,25 @@ def test_forty_parallel_pin_guesses_get_at_most_five_evaluations(live, demo):
     assert pin_evaluations(demo["person"]) == limits.TARGET_TRIES
 
 
-def test_forty_parallel_totp_guesses_get_at_most_five_evaluations(live, demo):
+def pending_code(live, method: str) -> "Client":
+    """One session waiting for a code by `method`: its cookie and token used by 40 requests."""
     client = Client(live)
     client.get("/verify/")
     client.post("/verify/", PERSON)
-    client.post("/verify/method", {"method": "totp"})
+    client.post("/verify/method", {"method": method})
     client.get("/verify/code")
-    # One pending session, its cookie and token used by 40 requests at once.
+    return client
+
+
+def test_forty_parallel_totp_guesses_get_at_most_five_evaluations(live, demo):
+    client = pending_code(live, "totp")
     statuses = in_parallel(40, lambda _i: client.post("/verify/code", {"code": "000000"}))
     assert statuses.count(400) == limits.TARGET_TRIES and set(statuses) == {400, 429}
     assert pin_evaluations(demo["person"]) == limits.TARGET_TRIES
 
 
 def test_forty_parallel_sms_code_guesses_get_at_most_five_evaluations(live, demo):
-    client = Client(live)
-    client.get("/verify/")
-    client.post("/verify/", PERSON)
-    client.post("/verify/method", {"method": "sms"})
-    client.get("/verify/code")
+    client = pending_code(live, "sms")
     wrong = "000000" if sms_code(demo["person"]) != "000000" else "111111"
     statuses = in_parallel(40, lambda _i: client.post("/verify/code", {"code": wrong}))
     assert set(statuses) == {400, 429}
