@@ -115,7 +115,7 @@ def test_files_inspect_says_what_the_files_are(app, issued, tmp_path):
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output
 
 
-def test_files_inspect_on_the_shared_vector_says_it_is_not_ours(app):
+def test_files_inspect_on_the_pypinksign_vector_says_it_is_not_ours(app):
     runner = app.test_cli_runner()
     password = VECTORS / "pypinksign" / "password.txt"
     result = runner.invoke(args=["files", "inspect", str(VECTORS / "pypinksign" / "signCert.der"),
