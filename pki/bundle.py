@@ -16,7 +16,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from pyasn1_alt_modules import rfc5208
 
-from . import files, npki
+from . import npki, pkcs12
 from .errors import PkiError
 from .serials import serial_hex
 
@@ -77,7 +77,7 @@ def _is_encrypted_key(der: bytes) -> bool:
 
 def _is_pkcs12(der: bytes) -> bool:
     try:
-        files.parse_pfx(der)
+        pkcs12.parse_pfx(der)
     except PkiError as exc:
         return exc.code == "p12_unsupported"  # a PFX all the same; opening it says why it cannot be used
     return True
@@ -197,7 +197,7 @@ def read_bundle(uploads: list[tuple[str, bytes]]) -> Bundle:
 def _decrypt(bundle: Bundle, password: str):
     """(key, certificate or None, extra certificates, randomNum, scheme), without the match check."""
     if bundle.p12 is not None:
-        key, cert, extra = files.read_pkcs12(bundle.p12, password)
+        key, cert, extra = pkcs12.read_pkcs12(bundle.p12, password)
         return key, cert, extra, None, "pkcs12"
     if bundle.encrypted_key is None:
         raise PkiError("bundle_no_key")
@@ -220,7 +220,7 @@ def guess_targets(bundle: Bundle) -> list[bytes]:
     if bundle.encrypted_key is not None:
         found.append(_ciphertext(bundle.encrypted_key))
     if bundle.p12 is not None:
-        found += files.pkcs12_guess_material(bundle.p12)
+        found += pkcs12.pkcs12_guess_material(bundle.p12)
     return [hashlib.sha256(material).digest() for material in found]
 
 

@@ -12,26 +12,22 @@ import zipfile
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import SEED
-from cryptography.hazmat.primitives import padding, serialization
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives import serialization
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import char, namedtype, tag, univ
 from pyasn1_alt_modules import rfc5208, rfc5280, rfc8018
 
 from .errors import PkiError
+from .kdf import MAX_ITERATIONS, Budget
+from .pbes2 import CIPHERS, PBES2, PBKDF2, PRFS, SEED_CBC, Pbes2, cbc_decrypt, cbc_encrypt
+from .pbes2 import decode as _decode
 from .profile import IDENTIFY_DATA_OID, KST
 
 RANDOM_NUM_OID = "1.2.410.200004.10.1.1.3"
 SEED_CBC_WITH_SHA1 = "1.2.410.200004.1.15"
-PBES2 = "1.2.840.113549.1.5.13"
-_PBKDF2 = "1.2.840.113549.1.5.12"
-_SEED_CBC = "1.2.410.200004.1.4"
 _VID_USER_INFO_OID = "1.2.410.200004.10.1.1.1"
 _SHA256_OID = "2.16.840.1.101.3.4.2.1"
 _HASHES = {_SHA256_OID: hashlib.sha256}
-
-# The file chooses the iteration count; bound the CPU a hostile upload can make us spend.
-MAX_ITERATIONS = 1_000_000
 
 
 class _SeedParams(univ.Sequence):
@@ -74,17 +70,6 @@ class _IdentifyData(univ.Sequence):
     )
 
 
-def _decode(data: bytes, spec, code: str):
-    """DER-decode `data` as `spec`, turning any failure or trailing bytes into PkiError(code)."""
-    try:
-        value, rest = decoder.decode(data, asn1Spec=spec)
-    except Exception as exc:  # pyasn1 raises assorted exception types on malformed input
-        raise PkiError(code, f"DER decoding failed: {exc}") from None
-    if rest:
-        raise PkiError(code, "trailing bytes after DER value")
-    return value
-
-
 def _pbkdf1_sha1(password: bytes, salt: bytes, iterations: int) -> bytes:
     """PBKDF1 (RFC 8018 5.1) with SHA-1: T1 = SHA1(P || S), Ti = SHA1(T(i-1)); DK is all 20 bytes."""
     dk = hashlib.sha1(password + salt).digest()
@@ -109,91 +94,42 @@ def _seed_cbc_with_sha1_decrypt(params, password: str, ciphertext: bytes) -> byt
     if params is None or not params.isValue:
         raise PkiError("key_unreadable", "seedCBCWithSHA1 without parameters")
     p = _decode(bytes(params), _SeedParams(), "key_unreadable")
-    iterations = int(p["iterations"])
-    if not 1 <= iterations <= MAX_ITERATIONS:
-        raise PkiError("key_unreadable", f"iteration count {iterations} out of range")
-    key, iv = _seed_key_iv(password, bytes(p["salt"]), iterations)
-    return _cbc_decrypt(SEED(key), iv, ciphertext)
+    iterations, salt = int(p["iterations"]), bytes(p["salt"])
+    Budget("key_unreadable").charge(iterations, len(salt), hashlib.sha1().digest_size)
+    key, iv = _seed_key_iv(password, salt, iterations)
+    return cbc_decrypt(SEED(key), iv, ciphertext, "key")
 
 
-# PBKDF2 pseudo-random functions by OID: hashlib name. RFC 8018 makes HMAC-SHA1 the default when
-# the PRF is absent (Korean toolkits' PBES2-SEED files); OpenSSL writes HMAC-SHA256.
-_PRFS = {
-    "1.2.840.113549.2.7": "sha1",
-    "1.2.840.113549.2.8": "sha224",
-    "1.2.840.113549.2.9": "sha256",
-    "1.2.840.113549.2.10": "sha384",
-    "1.2.840.113549.2.11": "sha512",
+_PRF_OIDS = {name: oid for oid, name in PRFS.items()}
+
+# PBES2 encryption schemes NPKI keys use, by OID: writer scheme name prefix.
+_PBES2_PREFIXES = {
+    SEED_CBC: "pbes2-seed",
+    "2.16.840.1.101.3.4.1.2": "pbes2-aes128",
+    "2.16.840.1.101.3.4.1.22": "pbes2-aes192",
+    "2.16.840.1.101.3.4.1.42": "pbes2-aes256",
 }
-_PRF_OIDS = {name: oid for oid, name in _PRFS.items()}
 
-# PBES2 encryption schemes by OID: (algorithm class, key bytes, writer scheme name prefix).
-_PBES2_CIPHERS = {
-    _SEED_CBC: (SEED, 16, "pbes2-seed"),
-    "2.16.840.1.101.3.4.1.2": (algorithms.AES, 16, "pbes2-aes128"),
-    "2.16.840.1.101.3.4.1.22": (algorithms.AES, 24, "pbes2-aes192"),
-    "2.16.840.1.101.3.4.1.42": (algorithms.AES, 32, "pbes2-aes256"),
-}
+_PBES2_CIPHERS = {oid: CIPHERS[oid] for oid in _PBES2_PREFIXES}
 
 # Writer schemes: name -> (encryption scheme OID, PRF hash or None for SEED's own PBKDF1 scheme).
 SCHEMES = {
     "seed-cbc-sha1": (SEED_CBC_WITH_SHA1, None),
-    "pbes2-seed-sha1": (_SEED_CBC, "sha1"),
-    "pbes2-seed-sha256": (_SEED_CBC, "sha256"),
+    "pbes2-seed-sha1": (SEED_CBC, "sha1"),
+    "pbes2-seed-sha256": (SEED_CBC, "sha256"),
     "pbes2-aes128": ("2.16.840.1.101.3.4.1.2", "sha256"),
     "pbes2-aes192": ("2.16.840.1.101.3.4.1.22", "sha256"),
     "pbes2-aes256": ("2.16.840.1.101.3.4.1.42", "sha256"),
 }
 
 
-class _Pbes2:
-    """The parsed parameters of a PBES2 AlgorithmIdentifier: everything needed to derive and decrypt."""
-
-    def __init__(self, params):
-        if params is None or not params.isValue:
-            raise PkiError("key_unreadable", "PBES2 without parameters")
-        p = _decode(bytes(params), rfc8018.PBES2_params(), "key_unreadable")
-        kdf, scheme = p["keyDerivationFunc"], p["encryptionScheme"]
-        kdf_oid, cipher_oid = str(kdf["algorithm"]), str(scheme["algorithm"])
-        if kdf_oid != _PBKDF2:
-            raise PkiError("key_unsupported", f"PBES2 key derivation {kdf_oid}")
-        if cipher_oid not in _PBES2_CIPHERS:
-            raise PkiError("key_unsupported", f"PBES2 encryption scheme {cipher_oid}")
-        self.cipher, self.key_bytes, prefix = _PBES2_CIPHERS[cipher_oid]
-        if not kdf["parameters"].isValue:
-            raise PkiError("key_unreadable", "PBKDF2 without parameters")
-        k = _decode(bytes(kdf["parameters"]), rfc8018.PBKDF2_params(), "key_unreadable")
-        if k["salt"].getName() != "specified":
-            raise PkiError("key_unsupported", "PBKDF2 salt from another source")
-        self.salt = bytes(k["salt"]["specified"])
-        self.iterations = int(k["iterationCount"])
-        if not 1 <= self.iterations <= MAX_ITERATIONS:
-            raise PkiError("key_unreadable", f"iteration count {self.iterations} out of range")
-        if k["keyLength"].isValue and int(k["keyLength"]) != self.key_bytes:
-            raise PkiError("key_unreadable", f"PBKDF2 key length {int(k['keyLength'])} does not fit the cipher")
-        prf_oid = str(k["prf"]["algorithm"])
-        if prf_oid not in _PRFS:
-            raise PkiError("key_unsupported", f"PBKDF2 PRF {prf_oid}")
-        self.prf = _PRFS[prf_oid]
-        if not scheme["parameters"].isValue:
-            raise PkiError("key_unreadable", "PBES2 cipher without an IV")
-        self.iv = bytes(_decode(bytes(scheme["parameters"]), univ.OctetString(), "key_unreadable"))
-        if len(self.iv) != 16:
-            raise PkiError("key_unreadable", f"IV of {len(self.iv)} bytes")
-        # SEED names its PRF because Korean toolkits write both; the AES names are OpenSSL's and our
-        # writer uses HMAC-SHA256 for them, which is what re-encrypting "in the format uploaded" needs.
-        if prefix == "pbes2-seed":
-            self.scheme = "pbes2-seed-sha1" if self.prf == "sha1" else "pbes2-seed-sha256"
-        else:
-            self.scheme = prefix
-
-    def decrypt(self, password: str, ciphertext: bytes) -> bytes:
-        key = hashlib.pbkdf2_hmac(self.prf, _password_bytes(password), self.salt, self.iterations, self.key_bytes)
-        return _cbc_decrypt(self.cipher(key), self.iv, ciphertext)
+def _pbes2(params) -> Pbes2:
+    """The PBES2 parameters of a signPri.key, priced before anything is derived."""
+    return Pbes2(params, "key", Budget("key_unreadable"), _PBES2_CIPHERS)
 
 
 def _pbes2_decrypt(params, password: str, ciphertext: bytes) -> bytes:
-    return _Pbes2(params).decrypt(password, ciphertext)
+    return _pbes2(params).decrypt(_password_bytes(password), ciphertext)
 
 
 def _seed_cbc_with_sha1_scheme(params) -> str:
@@ -201,7 +137,13 @@ def _seed_cbc_with_sha1_scheme(params) -> str:
 
 
 def _pbes2_scheme(params) -> str:
-    return _Pbes2(params).scheme
+    parsed = _pbes2(params)
+    prefix = _PBES2_PREFIXES[parsed.cipher_oid]
+    # SEED names its PRF because Korean toolkits write both; the AES names are OpenSSL's and our
+    # writer uses HMAC-SHA256 for them, which is what re-encrypting "in the format uploaded" needs.
+    if prefix == "pbes2-seed":
+        return "pbes2-seed-sha1" if parsed.kdf.prf == "sha1" else "pbes2-seed-sha256"
+    return prefix
 
 
 # Encryption schemes readers accept, by algorithm OID: f(parameters, password, ciphertext) -> plaintext.
@@ -215,26 +157,6 @@ _SCHEME_NAMES = {
     SEED_CBC_WITH_SHA1: _seed_cbc_with_sha1_scheme,
     PBES2: _pbes2_scheme,
 }
-
-
-def _cbc_decrypt(algorithm, iv: bytes, ciphertext: bytes) -> bytes:
-    block_bytes = algorithm.block_size // 8
-    if not ciphertext or len(ciphertext) % block_bytes:
-        raise PkiError("key_unreadable", "ciphertext is not a whole number of blocks")
-    decryptor = Cipher(algorithm, modes.CBC(iv)).decryptor()
-    unpadder = padding.PKCS7(algorithm.block_size).unpadder()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
-    try:
-        return unpadder.update(padded) + unpadder.finalize()
-    except ValueError:
-        # CBC with a wrong key almost always leaves invalid padding.
-        raise PkiError("key_password_incorrect") from None
-
-
-def _cbc_encrypt(algorithm, iv: bytes, plaintext: bytes) -> bytes:
-    padder = padding.PKCS7(algorithm.block_size).padder()
-    encryptor = Cipher(algorithm, modes.CBC(iv)).encryptor()
-    return encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
 
 
 def _encryption_algorithm(data: bytes, table: dict):
@@ -313,7 +235,7 @@ def _pbes2_params(cipher_oid: str, prf: str, salt: bytes, iterations: int, iv: b
         kdf["prf"]["algorithm"] = univ.ObjectIdentifier(_PRF_OIDS[prf])
         kdf["prf"]["parameters"] = univ.Any(encoder.encode(univ.Null("")))
     params = rfc8018.PBES2_params()
-    params["keyDerivationFunc"]["algorithm"] = univ.ObjectIdentifier(_PBKDF2)
+    params["keyDerivationFunc"]["algorithm"] = univ.ObjectIdentifier(PBKDF2)
     params["keyDerivationFunc"]["parameters"] = univ.Any(encoder.encode(kdf))
     params["encryptionScheme"]["algorithm"] = univ.ObjectIdentifier(cipher_oid)
     params["encryptionScheme"]["parameters"] = univ.Any(encoder.encode(univ.OctetString(iv)))
@@ -342,16 +264,16 @@ def encrypt_private_key(key, password: str, random_num: bytes | None, iterations
         params["iterations"] = iterations
         epki["encryptionAlgorithm"]["algorithm"] = univ.ObjectIdentifier(SEED_CBC_WITH_SHA1)
         epki["encryptionAlgorithm"]["parameters"] = univ.Any(encoder.encode(params))
-        epki["encryptedData"] = _cbc_encrypt(SEED(seed_key), iv, plain)
+        epki["encryptedData"] = cbc_encrypt(SEED(seed_key), iv, plain)
     else:
         salt = os.urandom(16) if salt is None else salt
         iv = os.urandom(16)
-        cipher, key_bytes, _ = _PBES2_CIPHERS[cipher_oid]
+        cipher, key_bytes = CIPHERS[cipher_oid]
         derived = hashlib.pbkdf2_hmac(prf, _password_bytes(password), salt, iterations, key_bytes)
         epki["encryptionAlgorithm"]["algorithm"] = univ.ObjectIdentifier(PBES2)
         epki["encryptionAlgorithm"]["parameters"] = univ.Any(
             _pbes2_params(cipher_oid, prf, salt, iterations, iv))
-        epki["encryptedData"] = _cbc_encrypt(cipher(derived), iv, plain)
+        epki["encryptedData"] = cbc_encrypt(cipher(derived), iv, plain)
     return encoder.encode(epki)
 
 

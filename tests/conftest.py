@@ -12,9 +12,11 @@ from app import create_app
 from models import Customer, Notification, db
 from services import ca_store, clock
 from services.notify import text_of
+from tests import npki_vector
 
 REPO = Path(__file__).resolve().parents[1]
-VECTORS = REPO.parent / "shared" / "vectors" / "npki"
+# The NPKI vector from the pypinksign package, written to a temporary folder: VECTORS / "pypinksign".
+VECTORS = npki_vector.folder()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ support desk's `files inspect`."""
 import io
 import json
 import re
+import time
 import zipfile
 
 import pytest
@@ -114,7 +115,7 @@ def test_files_inspect_says_what_the_files_are(app, issued, tmp_path):
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output
 
 
-def test_files_inspect_on_the_shared_vector_says_it_is_not_ours(app):
+def test_files_inspect_on_the_pypinksign_vector_says_it_is_not_ours(app):
     runner = app.test_cli_runner()
     password = VECTORS / "pypinksign" / "password.txt"
     result = runner.invoke(args=["files", "inspect", str(VECTORS / "pypinksign" / "signCert.der"),
@@ -154,3 +155,22 @@ def test_the_password_page_and_its_errors_pass_axe(chromium, live, issued, tmp_p
     with page.expect_download() as info:
         page.locator("main form button[type=submit]").click()
     assert info.value.suggested_filename == "NPKI.zip"
+
+
+def test_a_p12_asking_for_endless_work_is_refused_quickly_with_a_message(web, issued):
+    # The outside test's file: an MD5 MAC (unknown to the old reader) with 2^31-1 iterations,
+    # which cost OpenSSL about 240 s of CPU per upload.
+    from pyasn1.codec.der import decoder, encoder
+    from pyasn1.type import univ
+    from pyasn1_alt_modules import rfc7292
+    pfx, _ = decoder.decode(issued["p12"], asn1Spec=rfc7292.PFX())
+    pfx["macData"]["mac"]["digestAlgorithm"]["algorithm"] = univ.ObjectIdentifier("1.2.840.113549.2.5")
+    pfx["macData"]["iterations"] = 2**31 - 1
+    web.get("/files/password")
+    start = time.process_time()
+    response = web.post("/files/password", {"files": [(io.BytesIO(encoder.encode(pfx)), "cert.p12")],
+                                            "old_password": OLD, "password": NEW, "password_again": NEW},
+                        content_type="multipart/form-data")
+    assert time.process_time() - start < 2.0
+    assert 400 <= response.status_code < 500
+    assert "여는 데 훨씬 많은 계산을 요구하므로 열지 않았습니다" in response.get_data(as_text=True)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from models import AuditEvent, Certificate
 from pki import files as pki_files
-from pki import npki
+from pki import npki, pkcs12
 from pki.profile import KST
 from services import ca_store, clock, issuance, renewal, status
 from services.errors import DomainError
@@ -121,7 +121,7 @@ def test_a_same_key_renewal_certifies_the_same_key_until_the_old_expiry_plus_a_y
         assert archive.read(key_name.replace("signPri.key", "signCert.der")) == bytes(new.der)
     with zipfile.ZipFile(io.BytesIO(files["npki"])) as archive:
         assert sorted(archive.namelist()) == sorted(names)
-    key, p12_cert, _chain = pki_files.read_pkcs12(delivered["p12"], PASSWORD)
+    key, p12_cert, _chain = pkcs12.read_pkcs12(delivered["p12"], PASSWORD)
     assert spki(p12_cert) == spki(new_x509) and p12_cert.serial_number == new_x509.serial_number
     # A certificate renews once.
     with pytest.raises(DomainError) as again:
@@ -148,7 +148,7 @@ def test_a_new_key_renewal_gives_new_files_under_the_new_password(demo):
     assert spki(new_x509) == key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert npki.read_identify_data(new_x509)[1] == npki.compute_vid(RRN, random_num)
-    pki_files.read_pkcs12(delivered["p12"], NEW_PASSWORD)
+    pkcs12.read_pkcs12(delivered["p12"], NEW_PASSWORD)
 
 
 def test_a_key_that_is_not_the_certificates_is_refused_and_nothing_is_signed(demo):

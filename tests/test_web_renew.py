@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from models import AuditEvent, Certificate
-from pki import files as pki_files
-from pki import npki
+from pki import npki, pkcs12
 from services import clock, issuance, renewal, status
 from tests.conftest import move_clock, text, verify_by_sms
 from tests.test_renewal import PASSWORD, RRN, expiry, set_kst
@@ -84,7 +83,7 @@ def test_same_key_renewal_with_the_npki_folder_gives_a_new_folder_and_p12(web, d
         key_name = next(n for n in archive.namelist() if n.endswith("signPri.key"))
         assert archive.read(key_name) == old_archive.read(key_name)  # their own key file
         assert archive.read(key_name.replace("signPri.key", "signCert.der")) == bytes(new.der)
-    _key, p12_cert, _chain = pki_files.read_pkcs12(got[f"{new.serial}.p12"], PASSWORD)
+    _key, p12_cert, _chain = pkcs12.read_pkcs12(got[f"{new.serial}.p12"], PASSWORD)
     assert p12_cert.serial_number == int(new.serial, 16)
     old = Certificate.get_by_id(cert.id)
     assert old.status == "valid" and old.replaced_by_id == new.id
@@ -109,12 +108,12 @@ def test_new_key_renewal_asks_for_a_password_and_gives_new_files(web, demo, issu
     response = web.post("/renew/check", {})
     got = fetch_all(web, response)
     new = Certificate.get(Certificate.id != cert.id)
-    pki_files.read_pkcs12(got[f"{new.serial}.p12"], NEW_PASSWORD)
+    pkcs12.read_pkcs12(got[f"{new.serial}.p12"], NEW_PASSWORD)
     with zipfile.ZipFile(io.BytesIO(got["NPKI.zip"])) as archive:
         signpri = next(archive.read(n) for n in archive.namelist() if n.endswith("signPri.key"))
     key, random_num = npki.read_private_key(signpri, NEW_PASSWORD)
     assert npki.compute_vid(RRN, random_num) == npki.read_identify_data(
-        pki_files.read_pkcs12(got[f"{new.serial}.p12"], NEW_PASSWORD)[1])[1]
+        pkcs12.read_pkcs12(got[f"{new.serial}.p12"], NEW_PASSWORD)[1])[1]
 
 
 def test_same_key_renewal_after_a_challenge_login_gives_the_certificate_alone(web, demo, issued):
@@ -124,7 +123,7 @@ def test_same_key_renewal_after_a_challenge_login_gives_the_certificate_alone(we
     response = web.post("/renew/certificate", {"way": "signature"})
     challenge = re.search(r'<pre class="command" id="challenge">([^<]+)</pre>',
                           response.get_data(as_text=True)).group(1)
-    key, _cert, _chain = pki_files.read_pkcs12(files["p12"], PASSWORD)
+    key, _cert, _chain = pkcs12.read_pkcs12(files["p12"], PASSWORD)
     signature = key.sign(challenge.encode(), padding.PKCS1v15(), hashes.SHA256())
     response = web.post("/renew/certificate/signature",
                         {"signature": base64.b64encode(signature).decode()})

@@ -76,6 +76,7 @@ MESSAGES = {
     "p12_password_incorrect": _l("The password is not right for this .p12 file"),
     "p12_unreadable": _l("This .p12 file cannot be read. Export it again"),
     "p12_unsupported": _l("This .p12 file is protected in a way we cannot read"),
+    "kdf_over_cap": _l("This file asks for far more work to open than any real certificate file does, so it was not opened"),
     "password_wrong_for_files": _l("The password is not right for these certificate files"),
     "possession_not_ours": _l("This certificate was not issued by us. Use My certificates to register another institution's certificate"),
     "possession_not_yours": _l("This certificate belongs to someone else"),

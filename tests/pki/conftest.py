@@ -14,17 +14,16 @@ if str(REPO) not in sys.path:
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from pki import ca, profile, serials  # noqa: E402
+from tests import npki_vector  # noqa: E402
 
-# The vectors live beside the repository (../shared), never copied into it.
-VECTORS = REPO.parent / "shared" / "vectors" / "npki" / "pypinksign"
+# The NPKI vector ships in the pypinksign package (tests/npki_vector.py).
+VECTORS = npki_vector.folder() / "pypinksign"
 ORG = "CertCenter"
 NOW = dt.datetime(2025, 3, 2, 5, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="session")
 def vectors() -> Path:
-    # A missing vector folder is a broken checkout, not a reason to skip: fail loudly.
-    assert VECTORS.is_dir(), f"NPKI vectors not found at {VECTORS} (../shared beside the repo)"
     return VECTORS
 
 

@@ -13,7 +13,7 @@ from pyasn1.codec.der import encoder
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5208
 
-from pki import bundle, files, npki
+from pki import bundle, files, npki, pkcs12
 from pki.errors import PkiError
 
 PASSWORD = "Kor3a!Bank#"
@@ -294,7 +294,7 @@ def seeds(cert_der, key_file, legacy_p12, npki_zip):
 
 @pytest.mark.parametrize("kind", ["key", "p12"])
 def test_readers_raise_only_pki_error(seeds, kind):
-    reader = npki.read_private_key if kind == "key" else files.read_pkcs12
+    reader = npki.read_private_key if kind == "key" else pkcs12.read_pkcs12
 
     @_FAST
     @given(st.sampled_from(seeds[kind]).flatmap(_mutations))

@@ -10,7 +10,7 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5208, rfc8018
 
-from pki import files, npki
+from pki import files, kdf, npki, pkcs12
 from pki.errors import PkiError
 
 PASSWORD = "Kor3a!Bank#"
@@ -155,7 +155,7 @@ def _pbes2_params(ee_key, scheme="pbes2-aes256", **changes) -> bytes:
     (dict(cipher="1.2.840.113549.3.7"), "key_unsupported", "1.2.840.113549.3.7"),  # des-ede3-cbc
     (dict(kdf="1.3.6.1.4.1.11591.4.11"), "key_unsupported", "1.3.6.1.4.1.11591.4.11"),  # scrypt
     (dict(prf="1.2.840.113549.2.5"), "key_unsupported", "1.2.840.113549.2.5"),  # hmacWithMD5
-    (dict(iterationCount=npki.MAX_ITERATIONS + 1), "key_unreadable", "iteration"),
+    (dict(iterationCount=npki.MAX_ITERATIONS + 1), "kdf_over_cap", "iteration"),
     (dict(keyLength=16), "key_unreadable", "key length"),
     (dict(iv=b"short"), "key_unreadable", "IV"),
 ])
@@ -201,21 +201,21 @@ def test_lone_surrogate_password(ee_key):
 # PKCS#12
 
 def test_vector_pfx_opens_and_matches_signcert(vector):
-    key, cert, extra = files.read_pkcs12(vector["pfx"], vector["password"])
+    key, cert, extra = pkcs12.read_pkcs12(vector["pfx"], vector["password"])
     assert cert == vector["cert"]
     assert key.public_key().public_numbers() == vector["cert"].public_key().public_numbers()
     assert extra == []
-    assert _code(files.read_pkcs12, vector["pfx"], "wrong") == "p12_password_incorrect"
+    assert _code(pkcs12.read_pkcs12, vector["pfx"], "wrong") == "p12_password_incorrect"
 
 
 @pytest.mark.parametrize("legacy", [False, True])
 def test_openssl_p12_opens(openssl_p12, ee_key, ee_cert, legacy):
     data = openssl_p12(PASSWORD, legacy=legacy)
-    key, cert, extra = files.read_pkcs12(data, PASSWORD)
+    key, cert, extra = pkcs12.read_pkcs12(data, PASSWORD)
     assert key.private_numbers() == ee_key.private_numbers()
     assert cert == ee_cert and extra == []
     for wrong in ("wrong", "", PASSWORD.upper()):
-        assert _code(files.read_pkcs12, data, wrong) == "p12_password_incorrect"
+        assert _code(pkcs12.read_pkcs12, data, wrong) == "p12_password_incorrect"
 
 
 def test_legacy_p12_really_is_rc2_and_3des(openssl_p12, tmp_path):
@@ -228,9 +228,9 @@ def test_legacy_p12_really_is_rc2_and_3des(openssl_p12, tmp_path):
 def test_our_p12_opens(ca_keys, ee_key, ee_cert):
     chain = [ca_keys.issuing_cert, ca_keys.root_cert]
     data = files.pkcs12(ee_key, ee_cert, chain, "한글 비밀번호1!", "x")
-    key, cert, extra = files.read_pkcs12(data, "한글 비밀번호1!")
+    key, cert, extra = pkcs12.read_pkcs12(data, "한글 비밀번호1!")
     assert cert == ee_cert and extra == chain
-    assert _code(files.read_pkcs12, data, "한글 비밀번호1") == "p12_password_incorrect"
+    assert _code(pkcs12.read_pkcs12, data, "한글 비밀번호1") == "p12_password_incorrect"
 
 
 @pytest.mark.parametrize("password,salt,purpose,iterations,expected", [
@@ -240,14 +240,14 @@ def test_our_p12_opens(ca_keys, ee_key, ee_cert):
     ("queeg", "05dec959acff72f7", 1, 1000, "ed2034e36328830ff09df1e1a07dd357185dac0d4f9eb3d4"),
 ])
 def test_pkcs12_kdf_known_answers(password, salt, purpose, iterations, expected):
-    key = files._pkcs12_kdf("sha1", password.encode("utf-16-be") + b"\0\0", bytes.fromhex(salt), iterations,
+    key = kdf.pkcs12_kdf("sha1", password.encode("utf-16-be") + b"\0\0", bytes.fromhex(salt), iterations,
                             purpose, len(expected) // 2)
     assert key.hex() == expected
 
 
 @pytest.mark.parametrize("data", [b"", b"garbage", b"\x30\x00", b"\x30\x03\x02\x01\x03"])
 def test_garbage_p12_is_unreadable(data):
-    assert _code(files.read_pkcs12, data, PASSWORD) == "p12_unreadable"
+    assert _code(pkcs12.read_pkcs12, data, PASSWORD) == "p12_unreadable"
 
 
 def test_damaged_p12_content_is_unreadable_not_a_wrong_password(openssl_p12):
@@ -262,12 +262,12 @@ def test_damaged_p12_content_is_unreadable_not_a_wrong_password(openssl_p12):
     inner = bytearray(bytes(content))
     inner[-40] ^= 0xFF  # inside the last bag's encrypted key
     mac_data = pfx["macData"]
-    hash_name = files._MAC_HASHES[str(mac_data["mac"]["digestAlgorithm"]["algorithm"])]
-    mac_key = files._pkcs12_kdf(hash_name, PASSWORD.encode("utf-16-be") + b"\0\0", bytes(mac_data["macSalt"]),
+    hash_name = pkcs12._MAC_HASHES[str(mac_data["mac"]["digestAlgorithm"]["algorithm"])]
+    mac_key = kdf.pkcs12_kdf(hash_name, PASSWORD.encode("utf-16-be") + b"\0\0", bytes(mac_data["macSalt"]),
                                 int(mac_data["iterations"]), 3, hashlib.new(hash_name).digest_size)
     pfx["authSafe"]["content"] = univ.Any(encoder.encode(univ.OctetString(bytes(inner))))
     mac_data["mac"]["digest"] = hmac_mod.new(mac_key, bytes(inner), hash_name).digest()
-    assert _code(files.read_pkcs12, encoder.encode(pfx), PASSWORD) == "p12_unreadable"
+    assert _code(pkcs12.read_pkcs12, encoder.encode(pfx), PASSWORD) == "p12_unreadable"
 
 
 def test_p12_huge_mac_iterations_are_refused(openssl_p12):
@@ -276,8 +276,8 @@ def test_p12_huge_mac_iterations_are_refused(openssl_p12):
     i = data.rindex(b"\x02\x03\x01\x00\x00")
     patched = data[:i] + b"\x02\x03\x7f\xff\xff" + data[i + 5:]
     with pytest.raises(PkiError) as e:
-        files.read_pkcs12(patched, PASSWORD)
-    assert e.value.code == "p12_unreadable" and "iteration" in e.value.detail
+        pkcs12.read_pkcs12(patched, PASSWORD)
+    assert e.value.code == "kdf_over_cap" and "iteration" in e.value.detail
 
 
 def test_writer_refuses_iterations_it_could_not_read_back(ee_key):
@@ -292,4 +292,4 @@ def test_pbes2_huge_iteration_count_is_refused_before_deriving(ee_key, scheme):
     assert patched != data
     with pytest.raises(PkiError) as e:
         npki.read_private_key(patched, PASSWORD)
-    assert e.value.code == "key_unreadable" and "iteration" in e.value.detail
+    assert e.value.code == "kdf_over_cap" and "iteration" in e.value.detail
