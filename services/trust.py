@@ -1,7 +1,8 @@
 """Trust anchors, and the path from a customer's certificate up to one, for registering other
 institutions' certificates. Anchors are root CAs only: PEM files in `<instance>/trust/`. CA
 certificates in between come from the upload itself, from the intermediates an operator added
-(kept apart, in `<instance>/trust/intermediates/`). Files are named by their SHA-256 fingerprint and added with
+(kept apart, in `<instance>/trust/intermediates/`), or, when CERTCENTER_FETCH_INTERMEDIATES=1,
+from the certificate's caIssuers URL. Files are named by their SHA-256 fingerprint and added with
 `flask --app app trust add FILE [--as intermediate]`.
 
 The path is built and checked by cryptography's verifier (RFC 5280): validity at the given time,
@@ -15,11 +16,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
 
 from pki.bundle import is_ca
-from services import audit, settings
+from services import audit, ca_issuers, settings
 from services.errors import DomainError
 
 ROOT, INTERMEDIATE = "root", "intermediate"
 MAX_DEPTH = 8         # certificates above the customer's; the verifier's own default
+MAX_FETCHES = 3       # caIssuers requests per path: NPKI has one or two CAs below the root
 
 _ANY = Criticality.AGNOSTIC
 
@@ -142,13 +144,21 @@ def _lacking_issuer(cert: x509.Certificate, roots: list, known: list) -> x509.Ce
 
 def path(cert: x509.Certificate, extra: list[x509.Certificate], at) -> list[x509.Certificate]:
     """The validated chain from `cert` to a trust anchor at `at` (an aware time), through CA
-    certificates from `extra` (those the upload carried) and the operator's intermediates;
-    else NoPath."""
+    certificates from `extra` (those the upload carried), the operator's intermediates, and,
+    only when the operator allows it and one is missing, those at caIssuers URLs; else NoPath."""
     roots = anchors()
     if not roots:
         raise NoPath(issuer_missing=False)
     pool = [*extra, *intermediates()]
     lacking = _lacking_issuer(cert, roots, pool)
+    for _ in range(MAX_FETCHES):
+        if lacking is None or not settings.current().fetch_intermediates:
+            break
+        fetched = ca_issuers.fetch(lacking)
+        if not fetched:
+            break
+        pool += fetched
+        lacking = _lacking_issuer(cert, roots, pool)
     verifier = (PolicyBuilder().store(Store(roots)).time(at).max_chain_depth(MAX_DEPTH)
                 .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
                 .build_client_verifier())

@@ -1,22 +1,26 @@
 """Registering a certificate from a second CA hierarchy when only its root is trusted: the
-intermediate comes in the upload, or from `trust add --as intermediate`. NPKI-like certificates:
+intermediate comes in the upload, from `trust add --as intermediate`, or (when the operator
+allows it) from the caIssuers URL, served here from 127.0.0.1. NPKI-like certificates:
 critical certificatePolicies and keyUsage, an authorityKeyIdentifier naming issuer and serial."""
 import io
 import os
+import threading
 import zipfile
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import NameOID
 
+from app import load_config
 from models import RegisteredCertificate
 from pki import npki
 from pki.profile import IDENTIFY_DATA_OID
-from services import registration, trust
+from services import ca_issuers, registration, settings, trust
 from services.errors import DomainError
 from tests.conftest import text, verify_by_sms
 
@@ -197,3 +201,75 @@ def test_every_link_of_the_path_is_checked(demo, second, keys):
     uploads = [("NPKI.zip", stranger.npki_zip(stranger_cert, random_num, stranger.middle,
                                               stranger.root))]
     assert refusal(demo["person"], uploads) == "register_untrusted"
+
+
+# -- the intermediate from the caIssuers URL -------------------------------------------------
+
+@pytest.fixture
+def ca_server(keys):
+    """An HTTP server on 127.0.0.1 publishing what `ca_server.bodies` holds per path; it
+    records each request path."""
+    bodies, seen = {}, []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            status, body = bodies.get(self.path, (404, b""))
+            self.send_response(status)
+            if status == 302:
+                self.send_header("Location", "/ca.der")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.bodies, server.seen = bodies, seen
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _published(cert, form):
+    return {"der": cert.public_bytes(Encoding.DER), "pem": cert.public_bytes(Encoding.PEM),
+            "p7c": pkcs7.serialize_certificates([cert], Encoding.DER)}[form]
+
+
+@pytest.mark.parametrize("form", ["der", "pem", "p7c"])
+def test_with_fetching_allowed_the_intermediate_comes_from_ca_issuers(demo, second, ca_server,
+                                                                      monkeypatch, form):
+    monkeypatch.setattr(settings.current(), "fetch_intermediates", True)
+    ca_server.bodies[f"/class3.{form}"] = (200, _published(second.middle, form))
+    cert, random_num = second.issue(f"{ca_server.url}/class3.{form}")
+    assert register(demo["person"], [("NPKI.zip", second.npki_zip(cert, random_num))]).id
+    assert ca_server.seen == [f"/class3.{form}"]
+
+
+def test_fetching_is_off_unless_the_operator_turns_it_on(tmp_path, demo, second, ca_server):
+    assert settings.current().fetch_intermediates is False
+    ca_server.bodies["/class3.der"] = (200, _published(second.middle, "der"))
+    cert, random_num = second.issue(f"{ca_server.url}/class3.der")
+    uploads = [("NPKI.zip", second.npki_zip(cert, random_num))]
+    assert refusal(demo["person"], uploads) == "register_intermediate_missing"
+    assert ca_server.seen == []
+    config = load_config({"CERTCENTER_INSTANCE": str(tmp_path / "other"),
+                          "CERTCENTER_FETCH_INTERMEDIATES": "1"})
+    assert config["FETCH_INTERMEDIATES"] is True
+
+
+def test_a_fetch_follows_no_redirect_and_takes_nothing_large(second, ca_server, monkeypatch):
+    big = second.middle.public_bytes(Encoding.PEM) + b"\n" * (ca_issuers.MAX_BYTES + 1)
+    ca_server.bodies.update({"/moved": (302, b""), "/big.pem": (200, big),
+                             "/ca.der": (200, _published(second.middle, "der"))})
+    for path in ("/moved", "/big.pem", "/missing"):
+        cert, _ = second.issue(ca_server.url + path)
+        assert ca_issuers.fetch(cert) == []
+    assert "/ca.der" not in ca_server.seen
+    # https (and ldap) URLs are not followed at all.
+    assert ca_issuers.urls(second.issue("https://127.0.0.1/ca.der")[0]) == []
