@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 64 * 1024     # a CA certificate is 1-2 KB; a PKCS#7 bundle of a few, under 16 KB
 DEADLINE = 3.0            # seconds: the socket timeout, and the limit for the whole body
-MAX_URLS = 2              # caIssuers URLs tried per certificate
 
 
 def urls(cert: x509.Certificate) -> list[str]:
@@ -77,12 +76,11 @@ def parse(data: bytes) -> list[x509.Certificate]:
 
 
 def fetch(cert: x509.Certificate) -> list[x509.Certificate]:
-    """The certificates published at `cert`'s caIssuers URLs: the first URL that gives any."""
-    for url in urls(cert)[:MAX_URLS]:
-        body = _get(url)
-        certs = parse(body) if body else []
-        if certs:
-            log.info("caIssuers %s: %d certificate(s) for %s", url, len(certs),
-                     cert.issuer.rfc4514_string())
-            return certs
-    return []
+    """The certificates published at `cert`'s first http caIssuers URL (one request)."""
+    found = urls(cert)
+    body = _get(found[0]) if found else None
+    certs = parse(body) if body else []
+    if certs:
+        log.info("caIssuers %s: %d certificate(s) for %s", found[0], len(certs),
+                 cert.issuer.rfc4514_string())
+    return certs
