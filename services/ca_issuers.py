@@ -28,8 +28,15 @@ def urls(cert: x509.Certificate) -> list[str]:
     found = [d.access_location.value for d in access
              if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
              and isinstance(d.access_location, x509.UniformResourceIdentifier)]
-    return [url for url in found if urllib.parse.urlsplit(url).scheme.lower() == "http"
-            and urllib.parse.urlsplit(url).hostname]
+    return [url for url in found if _is_http(url)]
+
+
+def _is_http(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme.lower() == "http" and bool(parts.hostname) and parts.port != 0
+    except ValueError:    # a malformed host or port
+        return False
 
 
 def _get(url: str) -> bytes | None:

@@ -271,5 +271,7 @@ def test_a_fetch_follows_no_redirect_and_takes_nothing_large(second, ca_server, 
         cert, _ = second.issue(ca_server.url + path)
         assert ca_issuers.fetch(cert) == []
     assert "/ca.der" not in ca_server.seen
-    # https (and ldap) URLs are not followed at all.
-    assert ca_issuers.urls(second.issue("https://127.0.0.1/ca.der")[0]) == []
+    # https, ldap and malformed URLs are not followed at all.
+    for url in ("https://127.0.0.1/ca.der", "ldap://127.0.0.1/cn=ca", "http://[::1/ca.der",
+                "http://127.0.0.1:99999/ca.der", "http:///ca.der"):
+        assert ca_issuers.urls(second.issue(url)[0]) == [], url
