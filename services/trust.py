@@ -158,7 +158,9 @@ def path(cert: x509.Certificate, extra: list[x509.Certificate], at) -> list[x509
         if not fetched:
             break
         pool += fetched
-        lacking = _lacking_issuer(cert, roots, pool)
+        asked, lacking = lacking, _lacking_issuer(cert, roots, pool)
+        if lacking == asked:
+            break             # what the URL gave was not the issuer: asking again would not help
     verifier = (PolicyBuilder().store(Store(roots)).time(at).max_chain_depth(MAX_DEPTH)
                 .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
                 .build_client_verifier())

@@ -263,7 +263,18 @@ def test_fetching_is_off_unless_the_operator_turns_it_on(tmp_path, demo, second,
     assert config["FETCH_INTERMEDIATES"] is True
 
 
-def test_a_fetch_follows_no_redirect_and_takes_nothing_large(second, ca_server, monkeypatch):
+def test_a_url_that_gives_the_wrong_certificate_is_asked_once(demo, second, keys, ca_server,
+                                                             monkeypatch):
+    monkeypatch.setattr(settings.current(), "fetch_intermediates", True)
+    ca_server.bodies["/class3.der"] = (200, _published(Hierarchy(keys, "Stranger Root CA").root,
+                                                       "der"))
+    cert, random_num = second.issue(f"{ca_server.url}/class3.der")
+    uploads = [("NPKI.zip", second.npki_zip(cert, random_num))]
+    assert refusal(demo["person"], uploads) == "register_intermediate_missing"
+    assert ca_server.seen == ["/class3.der"]
+
+
+def test_a_fetch_follows_no_redirect_and_takes_nothing_large(second, ca_server):
     big = second.middle.public_bytes(Encoding.PEM) + b"\n" * (ca_issuers.MAX_BYTES + 1)
     ca_server.bodies.update({"/moved": (302, b""), "/big.pem": (200, big),
                              "/ca.der": (200, _published(second.middle, "der"))})
