@@ -68,6 +68,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "SUPPORT_PHONE": env.get("CERTCENTER_SUPPORT_PHONE", "1588-0000"),
         "TRUSTED_PROXIES": int(env.get("CERTCENTER_TRUSTED_PROXIES", "0") or 0),
         "CRL_HOURS": int(env.get("CERTCENTER_CRL_HOURS", "24")),
+        "FETCH_INTERMEDIATES": env.get("CERTCENTER_FETCH_INTERMEDIATES", "") == "1",
         "SMTP": smtp,
         "SMS": sms,
         "TESTING": env.get("TESTING") == "1" or bool((overrides or {}).get("TESTING")),
@@ -109,7 +110,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         ca_org=app.config["CA_ORG"], bank_code=app.config["BANK_CODE"],
         policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"],
         support_phone=app.config["SUPPORT_PHONE"], smtp=app.config["SMTP"],
-        sms=app.config["SMS"], crl_hours=app.config["CRL_HOURS"]))
+        sms=app.config["SMS"], crl_hours=app.config["CRL_HOURS"],
+        fetch_intermediates=app.config["FETCH_INTERMEDIATES"]))
 
     if app.config["TRUSTED_PROXIES"]:
         # Behind N reverse proxies, the client is the address the Nth proxy saw: attempt

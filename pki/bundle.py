@@ -1,4 +1,5 @@
-"""Certificate files as customers bring them, told apart by content: NPKI zip, signCert.der/PEM, signPri.key, .p12.
+"""Certificate files as customers bring them, told apart by content: NPKI zip, signCert.der/PEM, signPri.key, .p12,
+and the CA certificates that may come with them (the chain up to the issuing bank's root).
 
 read_bundle() only recognises and sorts the files; open_bundle() decrypts the key with the password
 and checks it against the certificate; describe() reports on both for the support desk.
@@ -27,8 +28,10 @@ MAX_ZIP_UNCOMPRESSED = 1024 * 1024
 
 # Inside an NPKI zip only the signing pair counts: the folders also hold kmCert.der/kmPri.key (the
 # key-management pair) and sometimes other certificates' folders, which are not what was meant.
+# Other certificate files count only if they are CA certificates: the chain, when a bank ships it.
 _ZIP_CERT_NAME = "signcert.der"
 _ZIP_KEY_NAME = "signpri.key"
+_ZIP_CA_SUFFIXES = (".der", ".cer", ".crt", ".pem")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 
@@ -39,11 +42,13 @@ _REPORTED = {"key_password_incorrect", "p12_password_incorrect", "key_unsupporte
 
 @dataclass
 class Bundle:
-    """What read_bundle() recognised: a certificate and an encrypted signPri.key, or a .p12."""
+    """What read_bundle() recognised: a certificate and an encrypted signPri.key, or a .p12;
+    and any CA certificates that came with them."""
     certificate: x509.Certificate | None = None
     encrypted_key: bytes | None = None
     p12: bytes | None = None
     names: list[str] = field(default_factory=list)
+    ca_certs: list[x509.Certificate] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +70,26 @@ def _certificate(der: bytes) -> x509.Certificate | None:
     except Exception:  # cryptography parses lazily and raises more than ValueError on odd input
         return None
     return cert
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """Whether the certificate's basicConstraints say CA."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except Exception:  # no basicConstraints, or extensions that do not parse
+        return False
+
+
+def _zip_ca_certificates(entry: str, data: bytes) -> list[x509.Certificate]:
+    """The CA certificates in a zip entry (DER or PEM); anything else there is ignored."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        try:
+            certs = [value for kind, value in _classify_pem(entry, data) if kind == "certificate"]
+        except PkiError:
+            return []
+    else:
+        certs = [_certificate(data)]
+    return [cert for cert in certs if cert is not None and is_ca(cert)]
 
 
 def _is_encrypted_key(der: bytes) -> bool:
@@ -136,10 +161,12 @@ def _zip_members(name: str, content: bytes) -> list[tuple[str, object]]:
             # never yields more than the declared size, and a lie fails its CRC check.
             if sum(info.file_size for info in infos) > MAX_ZIP_UNCOMPRESSED:
                 raise PkiError("bundle_zip_refused", "uncompressed size over the limit")
-            found = []
+            found, chain = [], []
             for info in infos:
                 parts = _zip_parts(info.filename)
-                if info.is_dir() or parts[-1].lower() not in (_ZIP_CERT_NAME, _ZIP_KEY_NAME):
+                entry = parts[-1].lower()
+                if info.is_dir() or not (entry in (_ZIP_CERT_NAME, _ZIP_KEY_NAME)
+                                         or entry.endswith(_ZIP_CA_SUFFIXES)):
                     continue
                 if info.flag_bits & 0x1:
                     raise PkiError("bundle_zip_refused", "encrypted entry")
@@ -147,11 +174,13 @@ def _zip_members(name: str, content: bytes) -> list[tuple[str, object]]:
                     data = member.read(MAX_ZIP_UNCOMPRESSED + 1)
                 if len(data) > MAX_ZIP_UNCOMPRESSED:
                     raise PkiError("bundle_zip_refused", "uncompressed size over the limit")
-                if parts[-1].lower() == _ZIP_CERT_NAME:
+                if entry == _ZIP_CERT_NAME:
                     cert = _certificate(data)
                     if cert is None:
                         raise PkiError("bundle_unknown_file", f"{name}:{info.filename}")
                     found.append(("certificate", cert))
+                elif entry != _ZIP_KEY_NAME:
+                    chain += [("certificate", cert) for cert in _zip_ca_certificates(info.filename, data)]
                 else:
                     if not _is_encrypted_key(data):
                         raise PkiError("bundle_unknown_file", f"{name}:{info.filename}")
@@ -162,7 +191,7 @@ def _zip_members(name: str, content: bytes) -> list[tuple[str, object]]:
         raise PkiError("bundle_zip_unreadable", f"{name}: {type(exc).__name__}: {exc}") from None
     if not found:
         raise PkiError("bundle_unknown_file", name)
-    return found
+    return found + chain
 
 
 def read_bundle(uploads: list[tuple[str, bytes]]) -> Bundle:
@@ -182,16 +211,26 @@ def read_bundle(uploads: list[tuple[str, bytes]]) -> Bundle:
             found, label = [kind], None
         for kind, value in found:
             {"certificate": certs, "key": keys, "p12": p12s}[kind].append(value)
-            if label is None:
+            if label is None and kind == "certificate" and is_ca(value):
+                names.append("CA certificate")
+            elif label is None:
                 names.append({"certificate": "signCert.der", "key": "signPri.key", "p12": "cert.p12"}[kind])
         if label is not None:
             names.append(label)
+    # CA certificates beside the customer's own (or a .p12) are its chain; a CA certificate
+    # alone is what was brought (and opening it then says the key is not its).
+    chain = [cert for cert in certs if is_ca(cert)]
+    if len(chain) < len(certs) or p12s:
+        certs = [cert for cert in certs if not is_ca(cert)]
+    else:
+        chain = []
     # A .p12 holds both a certificate and a key, so it pairs with nothing else.
     if len(certs) + len(p12s) > 1 or len(keys) + len(p12s) > 1:
         raise PkiError("bundle_ambiguous")
     if not (certs or keys or p12s):
         raise PkiError("bundle_empty")
-    return Bundle(certs[0] if certs else None, keys[0] if keys else None, p12s[0] if p12s else None, names)
+    return Bundle(certs[0] if certs else None, keys[0] if keys else None, p12s[0] if p12s else None, names,
+                  chain)
 
 
 def _decrypt(bundle: Bundle, password: str):
@@ -203,7 +242,7 @@ def _decrypt(bundle: Bundle, password: str):
         raise PkiError("bundle_no_key")
     scheme = npki.key_scheme(bundle.encrypted_key)
     key, random_num = npki.read_private_key(bundle.encrypted_key, password)
-    return key, bundle.certificate, [], random_num, scheme
+    return key, bundle.certificate, list(bundle.ca_certs), random_num, scheme
 
 
 def _ciphertext(epki_der: bytes) -> bytes:

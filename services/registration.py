@@ -35,7 +35,8 @@ def _check_rrn(customer, rrn: str, by_client: limits.Limit) -> str:
 def _check_certificate(opened) -> None:
     """The certificate itself: not ours, in force, from an institution we trust. Validity is
     checked before the chain so that an expired certificate is called expired (what the
-    customer can act on: get a new one) even when its issuer is unknown too."""
+    customer can act on: get a new one) even when its issuer is unknown too. A missing CA
+    certificate on the way is told apart: the customer can bring it, or the bank can."""
     cert = opened.certificate
     if files.our_record(cert) is not None:
         raise DomainError("register_is_ours", field="files")
@@ -46,8 +47,11 @@ def _check_certificate(opened) -> None:
     if now > cert.not_valid_after_utc:
         raise DomainError("register_expired", field="files",
                           until=clock.naive(cert.not_valid_after_utc))
-    if not trust.chains_to_anchor(cert, opened.extra_certs, now):
-        raise DomainError("register_untrusted", field="files")
+    try:
+        trust.path(cert, opened.extra_certs, now)
+    except trust.NoPath as no_path:
+        code = "register_intermediate_missing" if no_path.issuer_missing else "register_untrusted"
+        raise DomainError(code, field="files") from None
 
 
 def _check_vid(opened, rrn: str) -> None:

@@ -1,18 +1,58 @@
-"""Trust anchors: the root CAs of other institutions whose certificates customers may register
-here. They are PEM files in `<instance>/trust/`, named by their SHA-256 fingerprint, added by an
-operator with `flask --app app trust add FILE`."""
+"""Trust anchors, and the path from a customer's certificate up to one, for registering other
+institutions' certificates. Anchors are root CAs only: PEM files in `<instance>/trust/`. CA
+certificates in between come from the upload itself, from the intermediates an operator added
+(kept apart, in `<instance>/trust/intermediates/`), or, when CERTCENTER_FETCH_INTERMEDIATES=1,
+from the certificate's caIssuers URL. Files are named by their SHA-256 fingerprint and added with
+`flask --app app trust add FILE [--as intermediate]`.
+
+The path is built and checked by cryptography's verifier (RFC 5280): validity at the given time,
+each signature, basicConstraints CA (and keyCertSign) on every CA certificate. Revocation is not
+checked here."""
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
 
-from services import audit, settings
+from pki.bundle import is_ca
+from services import audit, ca_issuers, settings
 from services.errors import DomainError
 
+ROOT, INTERMEDIATE = "root", "intermediate"
+MAX_DEPTH = 8         # certificates above the customer's; the verifier's own default
+MAX_FETCHES = 3       # caIssuers requests per path: NPKI has one or two CAs below the root
 
-def folder() -> Path:
-    return settings.current().instance / "trust"
+_ANY = Criticality.AGNOSTIC
+
+
+def _key_cert_sign(_policy, _cert, usage) -> None:
+    if usage is not None and not usage.key_cert_sign:
+        raise ValueError("a CA certificate whose keyUsage lacks keyCertSign")
+
+
+# The verifier's defaults are the web PKI's, which NPKI certificates do not follow (KISA's
+# profile marks certificatePolicies critical, authorityKeyIdentifier may name issuer and serial,
+# there is no serverAuth/clientAuth usage). So: any extension, certificatePolicies accepted as
+# critical (any other unknown critical extension still fails, as RFC 5280 says), and on CA
+# certificates basicConstraints required.
+_EE_POLICY = ExtensionPolicy.permit_all().may_be_present(x509.CertificatePolicies, _ANY, None)
+_CA_POLICY = (_EE_POLICY.require_present(x509.BasicConstraints, _ANY, None)
+              .may_be_present(x509.KeyUsage, _ANY, _key_cert_sign))
+
+
+class NoPath(Exception):
+    """No valid path to a trust anchor. `issuer_missing`: some CA certificate on the way up is
+    nowhere to be found, so we cannot tell whether it would lead to an anchor."""
+
+    def __init__(self, issuer_missing: bool):
+        super().__init__("issuer missing" if issuer_missing else "untrusted")
+        self.issuer_missing = issuer_missing
+
+
+def folder(kind: str = ROOT) -> Path:
+    base = settings.current().instance / "trust"
+    return base if kind == ROOT else base / "intermediates"
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -37,19 +77,19 @@ def _load(data: bytes) -> x509.Certificate:
     return cert
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def _self_signed(cert: x509.Certificate) -> bool:
     try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except (x509.ExtensionNotFound, ValueError):
+        cert.verify_directly_issued_by(cert)
+    except Exception:   # InvalidSignature, a name mismatch (ValueError), a key type we lack
         return False
-    return constraints.ca
+    return True
 
 
-def anchors() -> list[x509.Certificate]:
-    """The trust anchors in the folder. A file that no longer reads is skipped rather than
+def _read(kind: str) -> list[x509.Certificate]:
+    """The certificates in one folder. A file that no longer reads is skipped rather than
     stopping every registration; `trust list` shows what is in force."""
     found = []
-    for path in sorted(folder().glob("*.pem")):
+    for path in sorted(folder(kind).glob("*.pem")):
         try:
             found.append(x509.load_pem_x509_certificate(path.read_bytes()))
         except ValueError:
@@ -57,44 +97,74 @@ def anchors() -> list[x509.Certificate]:
     return found
 
 
-def add_anchor(data: bytes, actor: str) -> tuple[x509.Certificate, bool]:
-    """Store a CA certificate (PEM or DER) as a trust anchor; (certificate, whether it is
-    new). Adding one twice changes nothing."""
+def anchors() -> list[x509.Certificate]:
+    return _read(ROOT)
+
+
+def intermediates() -> list[x509.Certificate]:
+    return _read(INTERMEDIATE)
+
+
+def add(data: bytes, kind: str, actor: str) -> tuple[x509.Certificate, bool]:
+    """Store a CA certificate (PEM or DER) as a trust anchor (ROOT, self-signed) or as an
+    INTERMEDIATE on the way to one; (certificate, whether it is new). Adding one twice changes
+    nothing."""
     cert = _load(data)
-    if not _is_ca(cert):
+    if not is_ca(cert):
         raise DomainError("trust_not_ca")
-    target = folder() / f"{fingerprint(cert)}.pem"
+    if kind == ROOT and not _self_signed(cert):
+        raise DomainError("trust_not_root", issuer=cert.issuer.rfc4514_string())
+    if kind == INTERMEDIATE and _self_signed(cert):
+        raise DomainError("trust_is_root")
+    target = folder(kind) / f"{fingerprint(cert)}.pem"
     if target.exists():
         return cert, False
-    folder().mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder(kind).mkdir(parents=True, exist_ok=True, mode=0o700)
     # Written under a temporary name, then renamed: a reader never sees half a file.
     partial = target.with_suffix(".tmp")
     partial.write_bytes(cert.public_bytes(Encoding.PEM))
     partial.replace(target)
-    audit.record(actor, "trust.add", fingerprint(cert), subject=cert.subject.rfc4514_string())
+    audit.record(actor, "trust.add", fingerprint(cert), subject=cert.subject.rfc4514_string(),
+                 kind=kind)
     return cert, True
 
 
-def _within(cert: x509.Certificate, at) -> bool:
-    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
+def _lacking_issuer(cert: x509.Certificate, roots: list, known: list) -> x509.Certificate | None:
+    """The first certificate on the way up from `cert`, by name, whose issuer we hold no
+    certificate for; None when the names lead to a root."""
+    for _ in range(MAX_DEPTH + 1):
+        if cert in roots or cert.issuer == cert.subject:
+            return None
+        issuers = [c for c in [*roots, *known] if c.subject == cert.issuer]
+        if not issuers:
+            return cert
+        cert = issuers[0]
+    return None
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def path(cert: x509.Certificate, extra: list[x509.Certificate], at) -> list[x509.Certificate]:
+    """The validated chain from `cert` to a trust anchor at `at` (an aware time), through CA
+    certificates from `extra` (those the upload carried), the operator's intermediates, and,
+    only when the operator allows it and one is missing, those at caIssuers URLs; else NoPath."""
+    roots = anchors()
+    if not roots:
+        raise NoPath(issuer_missing=False)
+    pool = [*extra, *intermediates()]
+    lacking = _lacking_issuer(cert, roots, pool)
+    for _ in range(MAX_FETCHES):
+        if lacking is None or not settings.current().fetch_intermediates:
+            break
+        fetched = ca_issuers.fetch(lacking)
+        if not fetched:
+            break
+        pool += fetched
+        asked, lacking = lacking, _lacking_issuer(cert, roots, pool)
+        if lacking == asked:
+            break             # what the URL gave was not the issuer: asking again would not help
+    verifier = (PolicyBuilder().store(Store(roots)).time(at).max_chain_depth(MAX_DEPTH)
+                .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+                .build_client_verifier())
     try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:   # InvalidSignature, a name mismatch (ValueError), a key type we lack
-        return False
-    return True
-
-
-def chains_to_anchor(cert: x509.Certificate, extra: list[x509.Certificate], at) -> bool:
-    """Whether `cert` was signed by a trust anchor valid at `at` (an aware time), directly or
-    through one CA certificate in between, found among `extra` (the certificates a .p12
-    carried) or the anchors. Longer paths are not built: the institutions we trust issue
-    their customers' certificates from a root or from one intermediate."""
-    roots = [a for a in anchors() if _within(a, at)]
-    if any(_issued_by(cert, root) for root in roots):
-        return True
-    middles = [c for c in [*extra, *roots] if _is_ca(c) and _within(c, at)]
-    return any(_issued_by(cert, middle) and any(_issued_by(middle, root) for root in roots)
-               for middle in middles)
+        return verifier.verify(cert, pool).chain
+    except Exception:  # VerificationError, or a certificate the verifier cannot parse
+        raise NoPath(issuer_missing=lacking is not None) from None

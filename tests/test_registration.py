@@ -197,14 +197,14 @@ def test_one_intermediate_from_a_p12_is_followed_but_a_p12_needs_the_npki_files(
     issuing = OtherBank.__new__(OtherBank)
     issuing.key, issuing.cert = middle_key, middle
     cert, random_num = issuing.issue(keys[1])
-    # The NPKI files carry no chain, and the intermediate is not an anchor: untrusted.
+    # The NPKI files carry no chain, and the intermediate is not an anchor: it is missing.
     uploads = npki_files(cert, keys[1], random_num)
-    assert refused(demo["person"], uploads).code == "register_untrusted"
+    assert refused(demo["person"], uploads).code == "register_intermediate_missing"
     # A .p12 brings the intermediate, so the chain holds; it has no randomNum, so no VID.
     p12 = pki_files.pkcs12(keys[1], cert, [middle], PW, "other")
     error = refused(demo["person"], [("cert.p12", p12)])
     assert error.code == "register_needs_npki"
-    assert trust.chains_to_anchor(cert, [middle], datetime.now(UTC))
+    assert trust.path(cert, [middle], datetime.now(UTC)) == [cert, middle, bank.cert]
 
 
 def test_a_p12_is_refused_with_an_explanation_that_the_npki_files_are_needed(app, demo, bank,

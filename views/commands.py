@@ -374,32 +374,39 @@ def files_inspect(paths, password_file, as_json):
     sys.exit(0 if found.get("ok") else 1)
 
 
-trust_cli = AppGroup("trust", help="Trust anchors: other institutions' root CAs, for "
-                     "registering their certificates.")
+trust_cli = AppGroup("trust", help="Trust anchors (other institutions' root CAs) and the "
+                     "intermediates under them, for registering their certificates.")
 
 
 @trust_cli.command("add")
 @click.argument("cert_file", type=click.File("rb"))
+@click.option("--as", "kind", type=click.Choice([trust.ROOT, trust.INTERMEDIATE]),
+              default=trust.ROOT, show_default=True,
+              help="A root is a trust anchor; an intermediate only helps build paths to one.")
 @operator_option
-def trust_add(cert_file, operator):
-    """Trust a CA certificate (PEM or DER): customers may then register certificates it
-    issued. Adding the same one again changes nothing."""
+def trust_add(cert_file, kind, operator):
+    """Trust a root CA certificate (PEM or DER): customers may then register certificates
+    issued under it. With --as intermediate, keep a CA certificate between a root and
+    customers' certificates, for when their files do not carry it. Adding the same one again
+    changes nothing."""
     try:
-        cert, added = trust.add_anchor(cert_file.read(), "operator:" + operator)
+        cert, added = trust.add(cert_file.read(), kind, "operator:" + operator)
     except DomainError as error:
         _fail(error)
-    click.echo(("Added " if added else "Already trusted: ") + cert.subject.rfc4514_string())
+    click.echo(("Added " if added else "Already trusted: ") + f"{kind} "
+               + cert.subject.rfc4514_string())
     click.echo(f"  SHA-256 {trust.fingerprint(cert)}")
 
 
 @trust_cli.command("list")
 def trust_list():
-    """List the trust anchors: subject, SHA-256 fingerprint, validity."""
-    found = trust.anchors()
+    """List the trust anchors (root) and intermediates: subject, SHA-256 fingerprint, validity."""
+    found = [(trust.ROOT, cert) for cert in trust.anchors()]
+    found += [(trust.INTERMEDIATE, cert) for cert in trust.intermediates()]
     if not found:
         click.echo(f"No trust anchors in {trust.folder()}.")
-    for cert in found:
-        click.echo(cert.subject.rfc4514_string())
+    for kind, cert in found:
+        click.echo(f"{kind:12} {cert.subject.rfc4514_string()}")
         click.echo(f"  SHA-256 {trust.fingerprint(cert)}")
         click.echo(f"  valid {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z to "
                    f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z")

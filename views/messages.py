@@ -131,6 +131,7 @@ MESSAGES = {
     "auto_renew_not_possible": _l("Automatic renewal can be set only for a valid certificate that is not renewed yet"),
     # registering another institution's certificate
     "register_untrusted": _l("This certificate was not issued by an institution we accept, so it cannot be registered"),
+    "register_intermediate_missing": _l("We cannot find the CA certificate of the bank that issued this certificate, so we cannot check that the bank is one we accept. Select the whole NPKI folder as a zip file, including the CA certificate, or ask the bank that issued it"),
     "register_expired": _l("This certificate expired on %(until)s. Get a new one from the institution that issued it"),
     "register_not_yet_valid": _l("This certificate is not valid until %(since)s. Register it from then"),
     "register_needs_npki": _l("A .p12 file cannot be registered: it lacks the random number that shows the certificate is yours. Select signCert.der and signPri.key from the NPKI folder instead"),
@@ -141,6 +142,8 @@ MESSAGES = {
     "registration_not_found": _l("This registration does not exist"),
     "trust_unreadable": _l("The file is not a certificate. Give a PEM or DER certificate"),
     "trust_not_ca": _l("This is not a CA certificate: its basic constraints do not say CA"),
+    "trust_not_root": _l("This CA certificate is not a root: %(issuer)s issued it. Add that root, and this certificate with --as intermediate"),
+    "trust_is_root": _l("This is a root CA certificate. Add it without --as intermediate"),
     "trust_one_certificate": _l("The file holds more than one certificate. Give one CA certificate per file"),
 }
 

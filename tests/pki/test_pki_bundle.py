@@ -78,6 +78,22 @@ def test_zip_ignores_the_key_management_pair(ee_cert, cert_der, key_file, ca_key
     assert (b.certificate, b.encrypted_key) == (ee_cert, key_file)
 
 
+def test_ca_certificates_in_a_zip_or_beside_the_files_are_the_chain(ee_cert, cert_der, key_file, ca_keys):
+    issuing, root = ca_keys.issuing_cert, ca_keys.root_cert
+    data = _zip([("NPKI/yessign/USER/cn=x/signCert.der", cert_der), ("NPKI/yessign/USER/cn=x/signPri.key", key_file),
+                 ("NPKI/yessign/CA/issuing.cer", files.cert_der(issuing)),
+                 ("NPKI/yessign/CA/root.pem", files.cert_pem(root)), ("NPKI/yessign/CA/notes.pem", b"junk")])
+    b = bundle.read_bundle([("npki.zip", data)])
+    assert (b.certificate, b.encrypted_key, b.ca_certs) == (ee_cert, key_file, [issuing, root])
+    assert bundle.open_bundle(b, PASSWORD).extra_certs == [issuing, root]
+    # Loose: a CA certificate file, and a PEM file holding the certificate and its chain.
+    loose = bundle.read_bundle([("ca.der", files.cert_der(issuing)), ("c", cert_der), ("k", key_file)])
+    assert (loose.certificate, loose.ca_certs, loose.names) == \
+        (ee_cert, [issuing], ["CA certificate", "signCert.der", "signPri.key"])
+    chain_pem = files.cert_pem(ee_cert) + files.cert_pem(issuing)
+    assert bundle.read_bundle([("chain.pem", chain_pem), ("k", key_file)]).ca_certs == [issuing]
+
+
 def test_zip_with_backslash_separators(ee_cert, cert_der, key_file):
     data = _zip([("NPKI\\yessign\\USER\\cn=x\\SIGNCERT.DER", cert_der),
                  ("NPKI\\yessign\\USER\\cn=x\\signPri.key", key_file)])
