@@ -68,7 +68,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SUPPORT_PHONE": env.get("CERTCENTER_SUPPORT_PHONE", "1588-0000"),
         "TRUSTED_PROXIES": int(env.get("CERTCENTER_TRUSTED_PROXIES", "0") or 0),
         "CRL_HOURS": int(env.get("CERTCENTER_CRL_HOURS", "24")),
-        "FETCH_INTERMEDIATES": env.get("CERTCENTER_FETCH_INTERMEDIATES", "") == "1",
+        "FETCH_INTERMEDIATES": {"1": "public", "private": "private"}.get(
+            env.get("CERTCENTER_FETCH_INTERMEDIATES", ""), ""),
         "SMTP": smtp,
         "SMS": sms,
         "TESTING": env.get("TESTING") == "1" or bool((overrides or {}).get("TESTING")),

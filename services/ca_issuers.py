@@ -2,16 +2,22 @@
 neither the upload nor the operator supplied it. Used only when the operator allows it with
 CERTCENTER_FETCH_INTERMEDIATES=1: the URL comes from a customer's file, so the server makes a
 request wherever that file says. Hence http only (as RFC 5280 publishes caIssuers), no
-redirects, a small size cap and a short deadline. What comes back is only a candidate:
-services.trust still validates the whole path."""
+redirects, a small size cap, a short deadline, and public addresses only unless the operator
+also allows private networks (=private): a customer's file must not aim the server at the
+bank's own network. What comes back is only a candidate: services.trust still validates the
+whole path."""
 import http.client
+import ipaddress
 import logging
+import socket
 import time
 import urllib.parse
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AuthorityInformationAccessOID
+
+from services import settings
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +45,29 @@ def _is_http(url: str) -> bool:
         return False
 
 
+def _address(host: str, port: int) -> str | None:
+    """The address to connect to, or None when it is not a public one (and private networks
+    are not allowed). The connection goes to this address, so a second DNS answer cannot
+    change where the request goes after the check."""
+    address = ipaddress.ip_address(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])
+    if address.is_global or settings.current().fetch_intermediates == "private":
+        return str(address)
+    log.warning("caIssuers host %s is at a non-public address %s: not fetched", host, address)
+    return None
+
+
 def _get(url: str) -> bytes | None:
     """The body of a 200 answer to GET `url`, within MAX_BYTES and DEADLINE; else None."""
     parts = urllib.parse.urlsplit(url)
     deadline = time.monotonic() + DEADLINE
     try:
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port or 80,
-                                                timeout=DEADLINE)
+        address = _address(parts.hostname or "", parts.port or 80)
+        if address is None:
+            return None
+        connection = http.client.HTTPConnection(address, parts.port or 80, timeout=DEADLINE)
         try:
-            connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+            connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                                headers={"Host": parts.netloc})
             response = connection.getresponse()   # http.client never follows a redirect
             if response.status != 200:
                 log.warning("caIssuers %s answered %s", url, response.status)

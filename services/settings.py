@@ -15,7 +15,8 @@ class Settings:
     demo: bool = False
     support_phone: str = "1588-0000"   # where customers call the bank (weekdays 09:00-18:00)
     crl_hours: int = 24          # nextUpdate - thisUpdate of each CRL
-    fetch_intermediates: bool = False   # follow caIssuers URLs in customers' certificates
+    # Follow caIssuers URLs in customers' certificates: "" no, "public" addresses, or "private" too.
+    fetch_intermediates: str = ""
     smtp: dict = field(default_factory=dict)   # host, port, user, password, sender, starttls
     sms: dict = field(default_factory=dict)    # url, token, timeout, tries, backoff (seconds)
 

@@ -244,7 +244,7 @@ def _published(cert, form):
 @pytest.mark.parametrize("form", ["der", "pem", "p7c"])
 def test_with_fetching_allowed_the_intermediate_comes_from_ca_issuers(demo, second, ca_server,
                                                                       monkeypatch, form):
-    monkeypatch.setattr(settings.current(), "fetch_intermediates", True)
+    monkeypatch.setattr(settings.current(), "fetch_intermediates", "private")
     ca_server.bodies[f"/class3.{form}"] = (200, _published(second.middle, form))
     cert, random_num = second.issue(f"{ca_server.url}/class3.{form}")
     assert register(demo["person"], [("NPKI.zip", second.npki_zip(cert, random_num))]).id
@@ -252,7 +252,7 @@ def test_with_fetching_allowed_the_intermediate_comes_from_ca_issuers(demo, seco
 
 
 def test_fetching_is_off_unless_the_operator_turns_it_on(tmp_path, demo, second, ca_server):
-    assert settings.current().fetch_intermediates is False
+    assert settings.current().fetch_intermediates == ""
     ca_server.bodies["/class3.der"] = (200, _published(second.middle, "der"))
     cert, random_num = second.issue(f"{ca_server.url}/class3.der")
     uploads = [("NPKI.zip", second.npki_zip(cert, random_num))]
@@ -260,12 +260,23 @@ def test_fetching_is_off_unless_the_operator_turns_it_on(tmp_path, demo, second,
     assert ca_server.seen == []
     config = load_config({"CERTCENTER_INSTANCE": str(tmp_path / "other"),
                           "CERTCENTER_FETCH_INTERMEDIATES": "1"})
-    assert config["FETCH_INTERMEDIATES"] is True
+    assert config["FETCH_INTERMEDIATES"] == "public"
+
+
+def test_fetching_asks_no_private_address_unless_allowed(demo, second, ca_server, monkeypatch):
+    """A customer's file cannot aim the server at the bank's own network: with fetching on for
+    public addresses, a caIssuers URL on 127.0.0.1 is not requested."""
+    monkeypatch.setattr(settings.current(), "fetch_intermediates", "public")
+    ca_server.bodies["/class3.der"] = (200, _published(second.middle, "der"))
+    cert, random_num = second.issue(f"{ca_server.url}/class3.der")
+    uploads = [("NPKI.zip", second.npki_zip(cert, random_num))]
+    assert refusal(demo["person"], uploads) == "register_intermediate_missing"
+    assert ca_server.seen == []
 
 
 def test_a_url_that_gives_the_wrong_certificate_is_asked_once(demo, second, keys, ca_server,
                                                              monkeypatch):
-    monkeypatch.setattr(settings.current(), "fetch_intermediates", True)
+    monkeypatch.setattr(settings.current(), "fetch_intermediates", "private")
     ca_server.bodies["/class3.der"] = (200, _published(Hierarchy(keys, "Stranger Root CA").root,
                                                        "der"))
     cert, random_num = second.issue(f"{ca_server.url}/class3.der")
@@ -274,14 +285,15 @@ def test_a_url_that_gives_the_wrong_certificate_is_asked_once(demo, second, keys
     assert ca_server.seen == ["/class3.der"]
 
 
-def test_a_fetch_follows_no_redirect_and_takes_nothing_large(second, ca_server):
+def test_a_fetch_follows_no_redirect_and_takes_nothing_large(second, ca_server, monkeypatch):
+    monkeypatch.setattr(settings.current(), "fetch_intermediates", "private")
     big = second.middle.public_bytes(Encoding.PEM) + b"\n" * (ca_issuers.MAX_BYTES + 1)
     ca_server.bodies.update({"/moved": (302, b""), "/big.pem": (200, big),
                              "/ca.der": (200, _published(second.middle, "der"))})
     for path in ("/moved", "/big.pem", "/missing"):
         cert, _ = second.issue(ca_server.url + path)
         assert ca_issuers.fetch(cert) == []
-    assert "/ca.der" not in ca_server.seen
+    assert ca_server.seen == ["/moved", "/big.pem", "/missing"]
     # https, ldap and malformed URLs are not followed at all.
     for url in ("https://127.0.0.1/ca.der", "ldap://127.0.0.1/cn=ca", "http://[::1/ca.der",
                 "http://127.0.0.1:99999/ca.der", "http:///ca.der"):
