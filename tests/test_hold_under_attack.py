@@ -2,12 +2,13 @@
 text with control characters, SMS codes at rest, a CRL publication that was lost, and a
 confirm button pressed after a crash; and what bench/hostile.py found: digits other than
 ASCII, fields of the wrong kind, a language switch to CR/LF, a PEM made to backtrack."""
+import io
 
 import pytest
 from cryptography import x509
 
 from app import create_app
-from models import AttemptCounter, Certificate, CertificateRequest, Crl, Customer
+from models import AttemptCounter, Certificate, CertificateRequest, Crl, Customer, Notification
 from pki import ca as pki_ca
 from services import clock, customers, issuance, jobs, status, transfer, verification
 from services.errors import DomainError
@@ -206,3 +207,18 @@ def test_digits_other_than_ascii_in_a_transfer_code_are_a_typing_mistake(app):
     with pytest.raises(DomainError) as refused:
         transfer.normalise_code("١٢٣٤٥٦٧٨٩٠١٢")
     assert refused.value.code == "transfer_code_format"
+
+
+def test_a_text_field_sent_as_a_file_is_an_empty_field(web, demo):
+    web.get("/verify/")
+    response = web.client.post("/verify/", data={
+        **PERSON, "csrf_token": web.token, "name": (io.BytesIO("홍길동".encode()), "name.txt")})
+    assert response.status_code == 400
+    assert Notification.select().count() == 0
+
+
+def test_a_file_field_sent_as_text_is_an_empty_field(web, demo):
+    web.get("/transfer/send")
+    response = web.client.post("/transfer/send", data={"csrf_token": web.token, "files": "x"},
+                               content_type="multipart/form-data")
+    assert response.status_code == 400
