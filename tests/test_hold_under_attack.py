@@ -222,3 +222,13 @@ def test_a_file_field_sent_as_text_is_an_empty_field(web, demo):
     response = web.client.post("/transfer/send", data={"csrf_token": web.token, "files": "x"},
                                content_type="multipart/form-data")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("target", ["/my/\r\nSet-Cookie: x=1", "/\r\n", "/my/%0d%0a", "/\\evil.example",
+                                    "/\t/evil.example", "//evil.example", "https://evil.example/"])
+def test_the_language_switch_goes_back_only_to_a_page_of_ours(app, target):
+    response = app.test_client().get("/lang/en", query_string={"next": target})
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith(("//", "/\\"))
+    assert "\r" not in location and "\n" not in location and "\t" not in location
