@@ -3,13 +3,17 @@ text with control characters, SMS codes at rest, a CRL publication that was lost
 confirm button pressed after a crash; and what bench/hostile.py found: digits other than
 ASCII, fields of the wrong kind, a language switch to CR/LF, a PEM made to backtrack."""
 import io
+import time
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from app import create_app
 from models import AttemptCounter, Certificate, CertificateRequest, Crl, Customer, Notification
+from pki import bundle
 from pki import ca as pki_ca
+from pki.errors import PkiError
 from services import clock, customers, issuance, jobs, status, transfer, verification
 from services.errors import DomainError
 from tests.conftest import PERSON, move_clock, text, verify_by_sms
@@ -232,3 +236,20 @@ def test_the_language_switch_goes_back_only_to_a_page_of_ours(app, target):
     location = response.headers["Location"]
     assert location.startswith("/") and not location.startswith(("//", "/\\"))
     assert "\r" not in location and "\n" not in location and "\t" not in location
+
+
+def test_a_pem_with_thousands_of_begin_lines_is_refused_at_once():
+    content = b"-----BEGIN CERTIFICATE-----\n" * 9000
+    started = time.perf_counter()
+    with pytest.raises(PkiError) as refused:
+        bundle.read_bundle([("cert.pem", content)])
+    assert refused.value.code == "bundle_unknown_file"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_pem_with_more_blocks_than_a_certificate_needs_is_refused(demo):
+    cert = issued_to(demo["person"])
+    pem = x509.load_der_x509_certificate(bytes(cert.der)).public_bytes(Encoding.PEM)
+    assert bundle._classify_pem("one.pem", pem)
+    with pytest.raises(PkiError):
+        bundle._classify_pem("many.pem", pem * (bundle.MAX_PEM_BLOCKS + 1))
