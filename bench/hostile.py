@@ -121,7 +121,10 @@ class Client:
                 connection.putheader(name, value)
             if body is not None:
                 connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders(body)
+            try:
+                connection.endheaders(body)
+            except BrokenPipeError:
+                pass        # it answered (413) and closed before the whole body was sent
             response = connection.getresponse()
             data = response.read()
             status, got = response.status, {k.lower(): v for k, v in response.getheaders()}
