@@ -33,7 +33,8 @@ _ZIP_CERT_NAME = "signcert.der"
 _ZIP_KEY_NAME = "signpri.key"
 _ZIP_CA_SUFFIXES = (".der", ".cer", ".crt", ".pem")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----\r?\n")
+MAX_PEM_BLOCKS = 10  # a certificate, its key and a chain; a file with more is not one of ours
 
 # Errors describe() reports as findings rather than raises: the files are fine, the password or
 # the pairing is not (or we cannot check it).
@@ -119,8 +120,24 @@ def _classify_der(der: bytes) -> tuple[str, object] | None:
     return None
 
 
+def _pem_blocks(content: bytes) -> list[tuple[bytes, bytes]] | None:
+    """(label, base64 body) of each PEM block; None when a block is not closed by its own END
+    line before the next marker, or there are too many. One pass, no backtracking: a file of
+    thousands of BEGIN lines costs one read of it."""
+    blocks, at = [], 0
+    while (begin := _PEM_BEGIN.search(content, at)) is not None:
+        end = content.find(b"-----END ", begin.end())
+        closing = b"-----END " + begin.group(1) + b"-----"
+        if (end < 0 or len(blocks) == MAX_PEM_BLOCKS or b"-----" in content[begin.end():end]
+                or not content.startswith(closing, end)):
+            return None
+        blocks.append((begin.group(1), content[begin.end():end]))
+        at = end + len(closing)
+    return blocks
+
+
 def _classify_pem(name: str, content: bytes) -> list[tuple[str, object]]:
-    blocks = _PEM_BLOCK.findall(content)
+    blocks = _pem_blocks(content)
     if not blocks:
         raise PkiError("bundle_unknown_file", name)
     found = []

@@ -16,14 +16,16 @@ from services.text import one_line
 
 
 def digits(value: str) -> str:
-    """The digits of a number people type with hyphens or spaces."""
+    """The digits of a number people type with hyphens or spaces. The patterns below say
+    [0-9], not \\d: \\d (and str.isdigit) also take Arabic-Indic or full-width digits,
+    which no number of ours holds."""
     return re.sub(r"[\s-]", "", value or "")
 
 
 def normalise_rrn(value: str) -> str:
     """13 digits whose first six are a real birth date; else DomainError."""
     rrn = digits(value)
-    if not re.fullmatch(r"\d{13}", rrn):
+    if not re.fullmatch(r"[0-9]{13}", rrn):
         raise DomainError("rrn_format", field="rrn")
     century = {"1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000,
                "8": 2000, "9": 1800, "0": 1800}[rrn[6]]
@@ -44,7 +46,7 @@ def mask_rrn(rrn: str) -> str:
 
 def normalise_business_number(value: str) -> str:
     number = digits(value)
-    if not re.fullmatch(r"\d{10}", number):
+    if not re.fullmatch(r"[0-9]{10}", number):
         raise DomainError("business_number_format", field="business_number")
     return number
 
@@ -55,20 +57,20 @@ def format_business_number(number: str) -> str:
 
 def normalise_phone(value: str) -> str:
     phone = digits(value)
-    if not re.fullmatch(r"01\d{8,9}", phone):
+    if not re.fullmatch(r"01[0-9]{8,9}", phone):
         raise DomainError("phone_format", field="phone")
     return phone
 
 
 def normalise_account(value: str) -> str:
     number = digits(value)
-    if not re.fullmatch(r"\d{10,14}", number):
+    if not re.fullmatch(r"[0-9]{10,14}", number):
         raise DomainError("account_format", field="account")
     return number
 
 
 def check_pin_format(pin: str) -> str:
-    if not re.fullmatch(r"\d{4}", pin or ""):
+    if not re.fullmatch(r"[0-9]{4}", pin or ""):
         raise DomainError("pin_format", field="pin")
     return pin
 

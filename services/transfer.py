@@ -82,7 +82,7 @@ def send(files: list[tuple[str, bytes]]) -> Sent:
 
 def normalise_code(typed: str) -> str:
     code = re.sub(r"[\s-]", "", typed or "")
-    if not re.fullmatch(r"\d{12}", code):
+    if not re.fullmatch(r"[0-9]{12}", code):         # not \d: it takes any script's digits
         raise DomainError("transfer_code_format", field="code")
     return code
 

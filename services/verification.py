@@ -10,6 +10,7 @@ customer's secrets in 30 minutes pause their checks (one text message per pause)
 success suspend self-service until an operator unlocks them.
 """
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -184,6 +185,12 @@ def check_identity(claim: IdentityClaim, client: str) -> Customer:
 
 # -- second factor: SMS code -------------------------------------------------------------
 
+def _check_code_format(code: str) -> None:
+    # [0-9], not str.isdigit(): that takes Arabic-Indic and full-width digits too.
+    if not re.fullmatch(r"[0-9]{6}", code):
+        raise DomainError("code_format", field="code")
+
+
 def _code_hash(customer: Customer, code: str) -> str:
     return secrets.keyed_hash("sms-code", f"{customer.id}:{code}")
 
@@ -221,8 +228,7 @@ def check_sms_code(customer: Customer, code: str) -> None:
     code is compared, so parallel requests cannot try it more often."""
     _raise_unless_open(customer)
     code = (code or "").strip()
-    if not (len(code) == 6 and code.isdigit()):
-        raise DomainError("code_format", field="code")
+    _check_code_format(code)
     row = (OneTimeCode.select().where(OneTimeCode.customer == customer)
            .order_by(OneTimeCode.created_at.desc()).first())
     if row is None or row.used_at is not None:
@@ -292,8 +298,7 @@ def check_totp(customer: Customer, code: str, secret: str | None = None) -> None
     if secret is None:
         raise DomainError("totp_not_enrolled")
     code = (code or "").strip()
-    if not (len(code) == 6 and code.isdigit()):
-        raise DomainError("code_format", field="code")
+    _check_code_format(code)
     attempt = reserve_customer_try(customer)
     step = _matching_step(secret, code)
     if step is None:

@@ -1,15 +1,22 @@
 """Issue 9's smaller findings, each kept fixed: ids in URLs, domain errors no page handles,
 text with control characters, SMS codes at rest, a CRL publication that was lost, and a
-confirm button pressed after a crash."""
+confirm button pressed after a crash; and what bench/hostile.py found: digits other than
+ASCII, fields of the wrong kind, a language switch to CR/LF, a PEM made to backtrack."""
+import io
+import time
+
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from app import create_app
-from models import Certificate, CertificateRequest, Crl, Customer
+from models import AttemptCounter, Certificate, CertificateRequest, Crl, Customer, Notification
+from pki import bundle
 from pki import ca as pki_ca
-from services import clock, customers, issuance, jobs, status
+from pki.errors import PkiError
+from services import clock, customers, issuance, jobs, status, transfer, verification
 from services.errors import DomainError
-from tests.conftest import move_clock, text, verify_by_sms
+from tests.conftest import PERSON, move_clock, text, verify_by_sms
 from tests.test_web_support import agree_and_choose, english, h1, key_and_password
 
 
@@ -172,3 +179,77 @@ def test_coming_back_from_the_download_page_the_reissue_names_what_it_would_revo
     assert issuance.plan(demo["person"], "personal-banking").current_age_minutes == 3
     move_clock(hours=25)
     assert issuance.plan(demo["person"], "personal-banking").current_age_minutes is None
+
+
+# -- hostile input from bench/hostile.py: a message and a 4xx, never a 500 -----------------
+
+ARABIC_INDIC, FULL_WIDTH = "٩٠٠١٠١١٢٣٤٥٦٧", "９００１０１１２３４５６７"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("rrn", ARABIC_INDIC), ("rrn", FULL_WIDTH), ("pin", "١٢٣٤"), ("pin", "１２３４"),
+    ("account", "١١٠١٢٣٤٥٦٧٨٩"), ("business_number", "١٢٣٤٥٦٧٨٩٠")])
+def test_digits_other_than_ascii_in_identity_details_are_a_typing_mistake(web, demo, field, value):
+    details = {**PERSON, field: value}
+    response = web.post("/verify/", details)
+    assert response.status_code == 400, (field, value)
+    assert AttemptCounter.select().count() == 0          # refused before any try was counted
+
+
+@pytest.mark.parametrize("code", ["١٢٣٤٥٦", "１２３４５６", "12345\u0663"])
+def test_digits_other_than_ascii_in_a_code_are_a_typing_mistake(web, demo, code):
+    web.post("/verify/", PERSON)
+    response = web.post("/verify/code", {"code": code})
+    assert response.status_code == 400
+    assert "6-digit" in text(response) or "6자리" in text(response)
+    with pytest.raises(DomainError) as refused:
+        verification.check_totp(demo["person"], code)
+    assert refused.value.code == "code_format"
+
+
+def test_digits_other_than_ascii_in_a_transfer_code_are_a_typing_mistake(app):
+    with pytest.raises(DomainError) as refused:
+        transfer.normalise_code("١٢٣٤٥٦٧٨٩٠١٢")
+    assert refused.value.code == "transfer_code_format"
+
+
+def test_a_text_field_sent_as_a_file_is_an_empty_field(web, demo):
+    web.get("/verify/")
+    response = web.client.post("/verify/", data={
+        **PERSON, "csrf_token": web.token, "name": (io.BytesIO("홍길동".encode()), "name.txt")})
+    assert response.status_code == 400
+    assert Notification.select().count() == 0
+
+
+def test_a_file_field_sent_as_text_is_an_empty_field(web, demo):
+    web.get("/transfer/send")
+    response = web.client.post("/transfer/send", data={"csrf_token": web.token, "files": "x"},
+                               content_type="multipart/form-data")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("target", ["/my/\r\nSet-Cookie: x=1", "/\r\n", "/my/%0d%0a", "/\\evil.example",
+                                    "/\t/evil.example", "//evil.example", "https://evil.example/"])
+def test_the_language_switch_goes_back_only_to_a_page_of_ours(app, target):
+    response = app.test_client().get("/lang/en", query_string={"next": target})
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith(("//", "/\\"))
+    assert "\r" not in location and "\n" not in location and "\t" not in location
+
+
+def test_a_pem_with_thousands_of_begin_lines_is_refused_at_once():
+    content = b"-----BEGIN CERTIFICATE-----\n" * 9000
+    started = time.perf_counter()
+    with pytest.raises(PkiError) as refused:
+        bundle.read_bundle([("cert.pem", content)])
+    assert refused.value.code == "bundle_unknown_file"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_pem_with_more_blocks_than_a_certificate_needs_is_refused(demo):
+    cert = issued_to(demo["person"])
+    pem = x509.load_der_x509_certificate(bytes(cert.der)).public_bytes(Encoding.PEM)
+    assert bundle._classify_pem("one.pem", pem)
+    with pytest.raises(PkiError):
+        bundle._classify_pem("many.pem", pem * (bundle.MAX_PEM_BLOCKS + 1))

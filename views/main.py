@@ -22,8 +22,12 @@ def language(code):
         abort(404)
     target = request.args.get("next", "/")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/"):
-        target = "/"          # only our own pages: no open redirect
+    # Only our own pages: no open redirect. Browsers read a backslash as "/" and drop tabs
+    # and line breaks inside a URL, so "/\\evil" or "/<TAB>/evil" would lead elsewhere; and
+    # a line break cannot go in a header at all.
+    if (parts.scheme or parts.netloc or not target.startswith("/") or "\\" in target
+            or not target.isprintable()):
+        target = "/"
     response = redirect(target.rstrip("?") or "/", code=303)
     response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax",
                         secure=True, httponly=True)

@@ -3,7 +3,6 @@ verification) -> the files, their password and the RRN on one page -> done. Remo
 registration: a confirm page, then back to My certificates with a notice."""
 from flask import Blueprint, abort, request, session
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired
@@ -11,7 +10,7 @@ from wtforms.validators import InputRequired
 from services import registration
 from services.errors import DomainError
 from views import error_list, go, page, verified
-from views.forms import ConfirmForm
+from views.forms import ConfirmForm, Form
 from views.transfer import MAX_FILES
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
@@ -19,7 +18,7 @@ bp = Blueprint("registration", __name__, url_prefix="/register")
 MAX_ID = 2 ** 63 - 1      # the database's largest integer: a longer id is no page (404)
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     files = MultipleFileField(validators=[InputRequired(_l("Select your certificate files"))])
     password = PasswordField(validators=[InputRequired(_l("Enter the certificate password"))])
     rrn = StringField(validators=[InputRequired(_l("Enter your resident registration number"))])
