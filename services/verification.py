@@ -224,8 +224,9 @@ def send_sms_code(customer: Customer) -> OneTimeCode:
 
 
 def check_sms_code(customer: Customer, code: str) -> None:
-    """Accept the latest code once. Each code may be tried 5 times: the try is taken before the
-    code is compared, so parallel requests cannot try it more often."""
+    """Accept the latest code once. Each code may be tried 5 times, and each try is one of the
+    customer's too (as a PIN or TOTP try is): both are taken before the code is compared, so
+    parallel requests cannot try it more often, nor fresh codes give more tries."""
     _raise_unless_open(customer)
     code = (code or "").strip()
     _check_code_format(code)
@@ -235,10 +236,12 @@ def check_sms_code(customer: Customer, code: str) -> None:
         raise DomainError("code_none", field="code")
     if row.expires_at <= clock.now():
         raise DomainError("code_expired", field="code")
+    attempt = reserve_customer_try(customer)
     taken = OneTimeCode.update(tries=OneTimeCode.tries + 1).where(
         (OneTimeCode.id == row.id) & (OneTimeCode.tries < CODE_TRIES)
         & OneTimeCode.used_at.is_null()).execute()
     if not taken:
+        attempt.give_back()          # not compared
         raise DomainError("code_too_many_tries", field="code", status=429)
     if not hmac.compare_digest(row.code_hash, _code_hash(customer, code)):
         customer_failed(customer, "sms")
@@ -252,7 +255,7 @@ def check_sms_code(customer: Customer, code: str) -> None:
         if not used:                # a parallel request used the same code first
             raise DomainError("code_none", field="code")
         audit.record("customer:" + customer.code, "verify.passed", customer.code, factor="sms")
-    customer_succeeded(customer)
+    customer_succeeded(customer, attempt)
 
 
 # -- second factor: TOTP ------------------------------------------------------------------

@@ -104,7 +104,7 @@ def test_an_expired_code_is_refused(demo):
     assert expired.value.code == "code_expired"
 
 
-def test_five_wrong_codes_use_up_the_code(demo):
+def test_five_wrong_codes_use_up_the_code_and_pause_the_customer(demo):
     person = demo["person"]
     verification.send_sms_code(person)
     right = sms_code(person)
@@ -117,7 +117,7 @@ def test_five_wrong_codes_use_up_the_code(demo):
     assert lefts == [4, 3, 2, 1, None]
     with pytest.raises(DomainError) as used_up:
         verification.check_sms_code(person, right)
-    assert used_up.value.code == "code_too_many_tries"
+    assert used_up.value.code == "customer_locked"
 
 
 def test_resend_waits_30_seconds_and_at_most_5_an_hour(demo):

@@ -338,17 +338,19 @@ def test_check_your_answers_needs_a_verification_younger_than_10_minutes(verifie
     assert Certificate.select().count() == 0
 
 
-def test_five_wrong_sms_codes_use_up_the_code_with_a_429(web, demo):
+def test_five_wrong_sms_codes_pause_the_customers_checks_as_five_wrong_pins_do(web, demo):
+    """Each SMS code try is one of the customer's tries: a new code gives no fresh ones."""
     english(web)
     start_verification(web)
     right = sms_code(demo["person"])
     wrong = "000000" if right != "000000" else "111111"
     statuses = [web.post("/verify/code", {"code": wrong}).status_code for _ in range(5)]
     assert statuses == [400, 400, 400, 400, 429]
-    used_up = web.post("/verify/code", {"code": right})
-    assert used_up.status_code == 429
-    assert "Too many wrong codes. Ask for a new code" in text(used_up)
+    paused = web.post("/verify/code", {"code": right})
+    assert paused.status_code == 429
+    assert "Too many wrong tries. Identity checks are paused until" in text(paused)
     assert web.get("/my/").status_code == 303
+    assert web.post("/verify/resend", {}).status_code == 429        # no new code for new tries
 
 
 def test_an_old_verification_at_confirm_asks_again_and_comes_back_with_the_answers(web, demo):
