@@ -1,9 +1,13 @@
 """Findings of a new user's walkthrough (B1-B10 and wording), each pinned by a test."""
 import re
+from pathlib import Path
 
 import pytest
 
-from tests.test_web_support import english
+from models import Certificate
+from services.errors import DomainError
+from services.passwords import check_new_password
+from tests.test_web_support import agree_and_choose, english, field_error, verify_person_by_sms
 
 START_PAGES = ["/issue/", "/renew/", "/revoke/", "/suspend/", "/resume/", "/register/",
                "/transfer/"]
@@ -16,3 +20,37 @@ def test_start_links_are_real_links_that_look_like_buttons(web, url):
     assert links, "a start link styled as a button"
     for link in links:
         assert "role=" not in link, link          # a link: Enter follows it, as people expect
+
+
+LONG = "Blue!sky42x" + "q7#" * 20            # 71 characters; its first 64 keep every rule
+
+
+def test_a_password_over_64_characters_is_refused_not_cut(web, demo):
+    english(web)
+    verify_person_by_sms(web, demo["person"])
+    agree_and_choose(web)
+    page = web.post("/issue/key", {"key": "generate"})
+    assert page.request.path == "/issue/password"
+    assert not re.search(r'<input[^>]*type="password"[^>]*maxlength', page.get_data(as_text=True))
+    page = web.post("/issue/password", {"password": LONG, "password_again": LONG})
+    assert page.request.path == "/issue/password" and page.status_code == 400
+    assert "71 characters long" in field_error(page, "password")
+    assert "at most 64" in field_error(page, "password")
+    assert Certificate.select().count() == 0
+
+
+def test_the_service_refuses_a_long_password_whole(demo):
+    with pytest.raises(DomainError) as refused:
+        check_new_password(LONG, LONG)
+    assert refused.value.code == "password_too_long" and refused.value.params["length"] == 71
+    check_new_password(LONG[:64], LONG[:64])        # 64 is still fine
+
+
+def test_no_secret_input_has_a_maxlength(web):
+    for name in Path("templates").rglob("*.html"):
+        source = name.read_text(encoding="utf-8")
+        for call in re.findall(r"c\.field\([^\n]*", source):
+            if 'type="password"' in call or "one-time-code" in call:
+                assert "maxlength" not in call, f"{name}: {call}"
+    html = web.get("/verify/").get_data(as_text=True)
+    assert not re.search(r'<input[^>]*id="pin"[^>]*maxlength', html)

@@ -47,6 +47,7 @@ MESSAGES = {
     "password_forbidden_char": _l("The password must not contain ' \" \\ or |"),
     "password_sequence": _l("The password must not contain 3 characters in sequence, like abc or 321"),
     "password_repeat": _l("The password must not contain the same character 3 times in a row, like aaa"),
+    "password_too_long": _l("The password is %(length)d characters long. Use at most %(limit)d: we never shorten a password"),
     "password_mismatch": _l("The passwords do not match. Enter the same password twice"),
     "request_needed": _l("A business certificate needs an operator's approval first"),
     "request_waiting": _l("Your request is waiting for an operator's approval"),
