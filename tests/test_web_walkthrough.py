@@ -5,9 +5,18 @@ from pathlib import Path
 import pytest
 
 from models import Certificate
+from services import issuance
 from services.errors import DomainError
 from services.passwords import check_new_password
-from tests.test_web_support import agree_and_choose, english, field_error, verify_person_by_sms
+from tests.conftest import text
+from tests.test_web_support import (
+    agree_and_choose,
+    english,
+    field_error,
+    issue_personal,
+    key_and_password,
+    verify_person_by_sms,
+)
 
 START_PAGES = ["/issue/", "/renew/", "/revoke/", "/suspend/", "/resume/", "/register/",
                "/transfer/"]
@@ -54,3 +63,33 @@ def test_no_secret_input_has_a_maxlength(web):
                 assert "maxlength" not in call, f"{name}: {call}"
     html = web.get("/verify/").get_data(as_text=True)
     assert not re.search(r'<input[^>]*id="pin"[^>]*maxlength', html)
+
+
+def test_the_fee_rule_is_one_function(demo):
+    assert issuance.fee_won("personal-general") == 4400
+    assert issuance.fee_won("personal-general", "reissue") == 0
+    assert issuance.fee_won("personal-banking") == 0
+
+
+def test_faq_type_page_and_check_page_agree_on_the_reissue_fee(web, demo):
+    english(web)
+    faq = text(web.get("/support/faq"))
+    assert "Reissuing is free" in faq and "4,400 won a year" in faq
+    verify_person_by_sms(web, demo["person"])
+    issue_personal(web, "personal-general")                  # the first one costs the fee
+    kind = agree_and_choose(web, "personal-general")          # then the same type again
+    assert kind.request.path == "/issue/key"
+    check = key_and_password(web)
+    row = re.search(r"<dt>Fee</dt>\s*<dd>(.*?)</dd>", check.get_data(as_text=True), re.S)
+    assert row and row.group(1).startswith("Free"), row
+    assert "4,400" not in text(check)
+    type_page = text(web.get("/issue/type"))
+    assert "Free to reissue" in type_page
+
+
+def test_check_page_shows_the_fee_of_a_first_issue(web, demo):
+    english(web)
+    verify_person_by_sms(web, demo["person"])
+    agree_and_choose(web, "personal-general")
+    check = key_and_password(web)
+    assert re.search(r"<dt>Fee</dt>\s*<dd>4,400 won</dd>", check.get_data(as_text=True))

@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, redirect, request
 
-from pki.profile import CERT_TYPES
+from services import issuance
 from services.i18n import LANGUAGES
 from services.notify import sms_inbox, text_of
 from views import page
@@ -13,7 +13,7 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 def home():
-    return page("home.html", cert_types=list(CERT_TYPES.values()))
+    return page("home.html", fees=issuance.fee_table())
 
 
 @bp.get("/lang/<code>")
@@ -32,7 +32,7 @@ def language(code):
 
 @bp.get("/support/faq")
 def faq():
-    return page("support/faq.html")
+    return page("support/faq.html", fees=issuance.fee_table())
 
 
 @bp.get("/support/security")

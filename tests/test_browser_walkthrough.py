@@ -1,0 +1,35 @@
+"""Findings of a new user's walkthrough that need a real browser: keyboard, layout at 375 px,
+and axe-core over the pages they changed, with JavaScript on and off."""
+import pytest
+
+from tests.browser import assert_accessible, new_page, tab_to
+
+BOTH = pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+
+
+def fits(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@BOTH
+@pytest.mark.parametrize("language", ["en-US", "ko-KR"])
+def test_the_fee_table_fits_a_375_px_phone(chromium, live, javascript, language):
+    page = new_page(chromium, live, javascript, language)
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto("/")
+    table = page.locator("main table")
+    assert table.evaluate("(t) => t.scrollWidth <= t.parentElement.clientWidth"), \
+        table.evaluate("(t) => [t.scrollWidth, t.parentElement.clientWidth]")
+    assert fits(page), page.evaluate("() => document.documentElement.scrollWidth")
+    assert_accessible(page, f"home at 375 px, {language}")
+
+
+@BOTH
+def test_start_now_is_a_link_that_the_keyboard_follows(chromium, live, javascript):
+    page = new_page(chromium, live, javascript, "en-US")
+    page.goto("/issue/")
+    start = page.get_by_role("link", name="Start now")
+    assert start.count() == 1 and page.get_by_role("button", name="Start now").count() == 0
+    tab_to(page, "main a.button--start")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/verify/")
