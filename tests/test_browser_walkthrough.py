@@ -33,3 +33,27 @@ def test_start_now_is_a_link_that_the_keyboard_follows(chromium, live, javascrip
     tab_to(page, "main a.button--start")
     page.keyboard.press("Enter")
     page.wait_for_url("**/verify/")
+
+
+@pytest.mark.parametrize("width", [1024, 375])
+def test_summary_answers_line_up_with_and_without_a_change_link(chromium, live, demo, width):
+    from tests.browser import verify_identity
+    page = new_page(chromium, live, False, "en-US")
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto("/issue/terms")
+    verify_identity(page, demo["person"], javascript=False)
+    page.check("#agree")
+    page.locator("main form button[type=submit]").click()
+    page.check("input[value='personal-general']")
+    page.locator("main form button[type=submit]").click()
+    page.check("input[value='generate']")
+    page.locator("main form button[type=submit]").click()
+    page.fill("#password", "Blue!sky42x")
+    page.fill("#password_again", "Blue!sky42x")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url("**/issue/check")
+    lefts = page.evaluate("() => [...document.querySelectorAll('.summary-row dd:not(.summary-action)')]"
+                          ".map(dd => Math.round(dd.getBoundingClientRect().left))")
+    assert len(lefts) == 4 and len(set(lefts)) == 1, lefts
+    assert fits(page)
+    assert_accessible(page, f"check your answers at {width} px")

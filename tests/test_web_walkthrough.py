@@ -1,4 +1,5 @@
 """Findings of a new user's walkthrough (B1-B10 and wording), each pinned by a test."""
+import gzip
 import re
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from tests.test_web_support import (
     agree_and_choose,
     english,
     field_error,
+    h1,
     issue_personal,
     key_and_password,
+    title,
     verify_person_by_sms,
 )
 
@@ -93,3 +96,46 @@ def test_check_page_shows_the_fee_of_a_first_issue(web, demo):
     agree_and_choose(web, "personal-general")
     check = key_and_password(web)
     assert re.search(r"<dt>Fee</dt>\s*<dd>4,400 won</dd>", check.get_data(as_text=True))
+
+
+def test_the_reissue_done_page_title_says_reissued_like_its_heading(web, demo):
+    english(web)
+    verify_person_by_sms(web, demo["person"])
+    first = issue_personal(web)
+    assert title(first).startswith("Your certificate is ready")
+    again = issue_personal(web)
+    assert h1(again) == "Your certificate was reissued"
+    assert title(again).startswith("Your certificate was reissued")
+
+
+def test_static_files_are_gzipped_for_a_gzip_only_client(web):
+    raw = web.client.get("/static/vendor/htmx.min.js")
+    assert "Content-Encoding" not in raw.headers
+    packed = web.client.get("/static/vendor/htmx.min.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers.get("Content-Encoding") == "gzip"
+    body = packed.get_data()
+    assert len(body) < len(raw.get_data()) / 2
+    assert gzip.decompress(body) == raw.get_data()
+
+
+def test_favicon_is_an_icon_not_a_404_page(web):
+    icon = web.client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert icon.get_data(as_text=True).startswith("<svg")
+    assert '<link rel="icon" href="/static/favicon.svg' in web.get("/").get_data(as_text=True)
+
+
+def test_sign_out_is_not_inside_the_language_navigation(web, demo):
+    verify_person_by_sms(web, demo["person"])
+    html = web.get("/my/").get_data(as_text=True)
+    nav = re.search(r'<nav aria-label="[^"]*">(.*?)</nav>', html, re.S).group(1)
+    assert "signout" not in nav
+    assert 'action="/verify/signout"' in html
+
+
+def test_summary_rows_without_a_change_link_have_no_empty_action_cell(web, demo):
+    verify_person_by_sms(web, demo["person"])
+    agree_and_choose(web)
+    html = key_and_password(web).get_data(as_text=True)
+    assert '<dd class="summary-action"></dd>' not in html
+    assert html.count('class="summary-action"') == 3        # type, key, password; not the fee

@@ -1,7 +1,7 @@
 """Home, language choice, support pages (FAQ, security guidance) and the demo SMS inbox."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, redirect, request
+from flask import Blueprint, abort, current_app, redirect, request, send_from_directory
 
 from services import issuance
 from services.i18n import LANGUAGES
@@ -28,6 +28,13 @@ def language(code):
     response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax",
                         secure=True, httponly=True)
     return response
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links: the same icon, not a 404 page."""
+    return send_from_directory(current_app.static_folder, "favicon.svg",
+                               mimetype="image/svg+xml", max_age=24 * 3600)
 
 
 @bp.get("/support/faq")
