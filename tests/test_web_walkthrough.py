@@ -1,6 +1,7 @@
 """Findings of a new user's walkthrough (B1-B10 and wording), each pinned by a test."""
 import gzip
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,25 @@ def test_summary_rows_without_a_change_link_have_no_empty_action_cell(web, demo)
     html = key_and_password(web).get_data(as_text=True)
     assert '<dd class="summary-action"></dd>' not in html
     assert html.count('class="summary-action"') == 3        # type, key, password; not the fee
+
+
+@pytest.mark.parametrize("language, shown", [("ko", "2027. 1. 2. 09:30"),
+                                             ("en", "Jan 2, 2027, 9:30 AM")])
+def test_lockout_times_have_a_four_digit_year(app, language, shown):
+    from views.messages import message_for
+    until = datetime(2027, 1, 2, 0, 30)                  # stored UTC: 09:30 in Korea
+    with app.test_request_context(headers={"Cookie": f"lang={language}"}):
+        message = message_for(DomainError("customer_locked", until=until))
+    assert shown in message, message
+
+
+def test_wording_in_korean(web):
+    from babel.messages.pofile import read_po
+    with open("translations/ko/LC_MESSAGES/messages.po", "rb") as po:
+        korean = " ".join(m.string for m in read_po(po, locale="ko") if isinstance(m.string, str))
+    assert "운영자" not in korean and "은행 담당자" in korean
+    assert "다른 기관에서 등록한 인증서" not in korean and "다른 기관에서 발급받은 인증서" in korean
+    assert "서명할 openssl." not in korean
+    english(web)
+    home = text(web.get("/"))
+    assert "Individuals" in home and "Persons" not in home and "operator" not in home
