@@ -57,3 +57,33 @@ def test_summary_answers_line_up_with_and_without_a_change_link(chromium, live, 
     assert len(lefts) == 4 and len(set(lefts)) == 1, lefts
     assert fits(page)
     assert_accessible(page, f"check your answers at {width} px")
+
+
+@BOTH
+def test_changed_pages_pass_axe(chromium, live, demo, javascript):
+    from services import issuance
+    from tests.browser import verify_identity
+    for _ in range(2):                        # the second is a reissue: one past certificate
+        issuance.issue_certificate(demo["person"], "personal-general", idn="9001011234567",
+                                   actor="test", password="Blue!sky42x",
+                                   offer_downloads=False)
+    for language in ("ko-KR", "en-US"):
+        page = new_page(chromium, live, javascript, language)
+        for path in ("/support/faq", "/issue/", "/renew/", "/revoke/", "/register/",
+                     "/transfer/"):
+            page.goto(path)
+            assert_accessible(page, f"{path} ({language})")
+        page.goto("/my/")
+        verify_identity(page, demo["person"], javascript)
+        page.wait_for_url("**/my/")
+        assert page.locator("main h2", has_text="Past certificates").count() == 1 or \
+            page.locator("main h2", has_text="지난 인증서").count() == 1
+        assert_accessible(page, f"my certificates ({language})")
+        page.goto("/issue/terms")
+        page.check("#agree")
+        page.locator("main form button[type=submit]").click()
+        page.wait_for_url("**/issue/type")
+        assert_accessible(page, f"type page with a reissue ({language})")
+        page.set_viewport_size({"width": 375, "height": 800})
+        page.goto("/my/")
+        assert fits(page)

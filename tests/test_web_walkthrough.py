@@ -162,3 +162,18 @@ def test_wording_in_korean(web):
     english(web)
     home = text(web.get("/"))
     assert "Individuals" in home and "Persons" not in home and "operator" not in home
+
+
+def test_my_certificates_lists_the_valid_one_first_and_past_ones_apart(web, demo):
+    english(web)
+    verify_person_by_sms(web, demo["person"])
+    issue_personal(web)
+    issue_personal(web)                     # a reissue: the first one is revoked (superseded)
+    html = web.get("/my/").get_data(as_text=True)
+    past_at = html.index("<h2>Past certificates</h2>")
+    valid, revoked = Certificate.select().order_by(Certificate.id.desc())[:2]
+    assert html.index(f'id="cert-{valid.serial}"') < past_at < html.index(f'id="cert-{revoked.serial}"')
+    headings = re.findall(r"<h[23] id=\"cert-[0-9a-f]+-name\">(.*?)</h[23]>", html)
+    assert len(headings) == 2 and len(set(headings)) == 2, headings
+    assert all(h.startswith("Personal: banking") for h in headings)
+    assert re.search(r'<h3 id="cert-' + revoked.serial + '-name">', html)
