@@ -82,7 +82,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "PERMANENT_SESSION_LIFETIME": 1800,
         "MAX_CONTENT_LENGTH": 256 * 1024,
         "WTF_CSRF_TIME_LIMIT": 3600,
+        # Static files are sent streamed, and Flask-Compress leaves gzip out of its streaming
+        # algorithms by default: a gzip-only client got htmx uncompressed. Both lists say gzip.
         "COMPRESS_ALGORITHM": ["br", "gzip"],
+        "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],
         "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript", "application/javascript",
                                "application/x-pem-file", "image/svg+xml"],
         "COMPRESS_MIN_SIZE": 256,

@@ -157,6 +157,39 @@ class Plan:
             return None
         return int((clock.now() - self.current.created_at).total_seconds() // 60)
 
+    @property
+    def fee_won(self) -> int:
+        """What confirming this plan costs: see fee_won()."""
+        return fee_won(self.cert_type.id, self.action)
+
+
+def fee_won(type_id: str, action: str = "issue") -> int:
+    """The fee rule, the one place every page takes it from: in won, VAT included. Issuing
+    (or requesting a business certificate) costs the type's fee for the year; a reissue is
+    free, since the new certificate keeps the expiry date already paid for."""
+    if action == "reissue":
+        return 0
+    return cert_type(type_id).fee_won
+
+
+@dataclass(frozen=True)
+class Fee:
+    cert_type: CertType
+    issue_won: int
+    reissue_won: int
+
+
+def fee_table() -> list[Fee]:
+    """Every type with what it costs to get and to reissue, for the pages that list fees."""
+    return [Fee(kind, fee_won(kind.id, "issue"), fee_won(kind.id, "reissue"))
+            for kind in CERT_TYPES.values()]
+
+
+def plans_for(customer: Customer) -> dict[str, Plan]:
+    """For each type this customer may choose, what choosing it would do now, and so what it
+    would cost (a type they already hold would be reissued)."""
+    return {kind.id: plan(customer, kind.id) for kind in types_for(customer)}
+
 
 def plan(customer: Customer, type_id: str) -> Plan:
     kind = cert_type(type_id)

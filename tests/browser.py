@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,34 @@ def new_page(chromium, live, javascript=True, language="ko-KR"):
     _open_contexts.append(context)
     page = context.new_page()
     page.bring_to_front()      # keyboard-opened file choosers need the focused page
+    if not javascript:
+        _without_javascript.add(page)
     return page
+
+
+_without_javascript = weakref.WeakSet()
+
+
+def _scriptless_copy(page):
+    """axe-core needs timers, which never fire in a page with JavaScript off: axe would wait
+    for ever. So the page as it stands is opened again with JavaScript on for axe only, but
+    with every script the page itself loads refused, as the person without JavaScript has it."""
+    context = page.context.browser.new_context(base_url=page.url, locale="en-US",
+                                               viewport=page.viewport_size)
+    _open_contexts.append(context)
+    html = page.content()
+    context.route("**/*.js*", lambda route: route.abort())
+    context.route(page.url, lambda route: route.fulfill(
+        status=200, content_type="text/html; charset=utf-8", body=html))
+    copy = context.new_page()
+    copy.goto(page.url)
+    return copy
 
 
 def assert_accessible(page, what: str) -> None:
     """axe-core over the whole page, WCAG 2.2 A and AA rules: zero violations."""
+    if page in _without_javascript:
+        page = _scriptless_copy(page)
     page.evaluate(AXE.read_text(encoding="utf-8"))
     violations = page.evaluate(
         "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"

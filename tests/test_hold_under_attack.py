@@ -37,7 +37,7 @@ def test_a_domain_error_no_page_handles_gets_its_message_and_status(app):
     response = client.get("/test/refused")
     assert response.status_code == 409
     assert h1(response) == "There is a problem"
-    assert "Your request is waiting for an operator's approval" in text(response)
+    assert "Your request is waiting for approval by bank staff" in text(response)
 
 
 @pytest.mark.parametrize("name", ["홍길동\n관리자", "홍\t길동", "홍길동\x07", "홍길동\u202edcba",

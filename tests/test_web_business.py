@@ -37,7 +37,7 @@ def _request_business_banking(web, customer):
     kind = web.post("/issue/terms", {"agree": "y"})
     html = kind.get_data(as_text=True)
     assert 'value="business-banking"' in html and 'value="personal-banking"' not in html
-    assert "needs a bank operator" in text(kind)
+    assert "needs approval by bank staff" in text(kind)
     request_page = web.post("/issue/type", {"cert_type": "business-banking"})
     assert request_page.request.path == "/issue/request"
     assert h1(request_page) == "Check your request"

@@ -159,11 +159,12 @@ def verified(flow: str, fresh: bool = False):
 
 # Babel's Korean data writes "AM"/"PM", which Korean readers do not expect: Korean pages
 # show the 24-hour clock instead. English keeps Babel's patterns, but says "Korea time" where
-# Babel's long form would write "+0900".
+# Babel's long form would write "+0900". Every pattern has a 4-digit year (Babel's short ones,
+# used for lockout times, have 2).
 DATETIME_PATTERNS = {
-    "ko": {"short": "yy. M. d. HH:mm", "medium": "yyyy. M. d. HH:mm:ss",
+    "ko": {"short": "yyyy. M. d. HH:mm", "medium": "yyyy. M. d. HH:mm:ss",
            "long": "yyyy년 M월 d일 HH:mm:ss"},
-    "en": {"long": "MMMM d, y, h:mm:ss a 'Korea time'"},
+    "en": {"short": "MMM d, y, h:mm a", "long": "MMMM d, y, h:mm:ss a 'Korea time'"},
 }
 
 

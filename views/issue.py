@@ -57,20 +57,22 @@ def _flow_step(view):
 def cert_type(customer: Customer):
     form = TypeForm()
     choices = issuance.types_for(customer)
+    plans = issuance.plans_for(customer)
     if not form.is_submitted() and request.args.get("type") in CERT_TYPES:
         form.cert_type.data = request.args["type"]
     if form.validate_on_submit():
         try:
             plan = issuance.plan(customer, form.cert_type.data)
         except DomainError as error:
-            return _ask("issue/type.html", form, error_list(error, "cert_type"), choices=choices)
+            return _ask("issue/type.html", form, error_list(error, "cert_type"), choices=choices,
+                        plans=plans)
         _save(cert_type=plan.cert_type.id)
         if plan.action == "request":
             return go("issue.approval")
         if plan.action == "waiting":
             return go("issue.waiting")
         return go("issue.key")
-    return _ask("issue/type.html", form, choices=choices)
+    return _ask("issue/type.html", form, choices=choices, plans=plans)
 
 
 def _type_chosen(view):

@@ -1,9 +1,9 @@
 """Home, language choice, support pages (FAQ, security guidance) and the demo SMS inbox."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, redirect, request
+from flask import Blueprint, abort, current_app, redirect, request, send_from_directory
 
-from pki.profile import CERT_TYPES
+from services import issuance
 from services.i18n import LANGUAGES
 from services.notify import sms_inbox, text_of
 from views import page
@@ -13,7 +13,7 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 def home():
-    return page("home.html", cert_types=list(CERT_TYPES.values()))
+    return page("home.html", fees=issuance.fee_table())
 
 
 @bp.get("/lang/<code>")
@@ -34,9 +34,16 @@ def language(code):
     return response
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links: the same icon, not a 404 page."""
+    return send_from_directory(current_app.static_folder, "favicon.svg",
+                               mimetype="image/svg+xml", max_age=24 * 3600)
+
+
 @bp.get("/support/faq")
 def faq():
-    return page("support/faq.html")
+    return page("support/faq.html", fees=issuance.fee_table())
 
 
 @bp.get("/support/security")

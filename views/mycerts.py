@@ -25,6 +25,10 @@ def _state(cert: Certificate) -> str:
     return cert.status
 
 
+# Listed first; the rest (revoked, expired, replaced by a renewal) go under "Past certificates".
+CURRENT = ("valid", "suspended")
+
+
 @bp.get("/")
 @verified("mycerts.index")
 def index(customer):
@@ -37,11 +41,15 @@ def index(customer):
              "renewable": renewal.refusal(cert) is None,
              "auto_due": renewal.auto_renewal_due(cert)}
             for cert in certificates]
+    rows.sort(key=lambda row: row["cert"].not_before, reverse=True)       # newest first
+    current = [row for row in rows if row["state"] in CURRENT]
+    past = [row for row in rows if row["state"] not in CURRENT]
     requests = [r for r in customer.requests if r.status in ("requested", "approved", "rejected")]
     registered = [{"reg": reg, "names": registration.names(reg),
                    "state": "expired" if reg.not_after <= clock.now() else "valid"}
                   for reg in registration.registered_of(customer)]
-    return page("mycerts/index.html", customer=customer, rows=rows, requests=requests,
+    return page("mycerts/index.html", customer=customer, current=current, past=past,
+                requests=requests,
                 registered=registered,
                 notice=session.pop("flash", None),
                 has_totp=verification.totp_secret(customer) is not None,
