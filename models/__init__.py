@@ -7,6 +7,7 @@ from models.tables import (  # noqa: F401
     ALL_TABLES,
     Account,
     AttemptCounter,
+    AuditCheckpoint,
     AuditEvent,
     Certificate,
     CertificateRequest,

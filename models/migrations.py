@@ -4,7 +4,15 @@ from peewee import BooleanField, DateTimeField, IntegerField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models.db import db
-from models.tables import ALL_TABLES, Crl, RegisteredCertificate, Reminder, Transfer, UnpublishedChange
+from models.tables import (
+    ALL_TABLES,
+    AuditCheckpoint,
+    Crl,
+    RegisteredCertificate,
+    Reminder,
+    Transfer,
+    UnpublishedChange,
+)
 
 
 class SchemaVersion(Model):
@@ -57,6 +65,10 @@ def _v7_holding_under_attack(database):
     database.create_tables([UnpublishedChange])
 
 
+def _v8_audit_checkpoints(database):
+    database.create_tables([AuditCheckpoint])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -73,6 +85,8 @@ MIGRATIONS = [
     (7, "customer.self_service_suspended_at; notification.sealed (codes encrypted at rest); "
         "unpublished_change (a CRL publication is never lost)",
      _v7_holding_under_attack),
+    (8, "audit_checkpoint: the audit chain's head, signed by a key outside the database",
+     _v8_audit_checkpoints),
 ]
 
 

@@ -148,6 +148,17 @@ class Crl(BaseModel):
     der = BlobField()
 
 
+class AuditCheckpoint(BaseModel):
+    """The audit chain's head at a moment, signed by the issuing CA's key, which is not in the
+    database: whoever can rewrite the database cannot rewrite these statements."""
+    event_id = IntegerField()
+    event_hash = CharField(max_length=64)
+    at = DateTimeField()
+    statement = TextField()       # the exact text signed
+    signature = BlobField()
+    signer = CharField(max_length=64)   # SHA-256 fingerprint of the signing certificate
+
+
 class UnpublishedChange(BaseModel):
     """A status change not yet on a published CRL, written in the change's own transaction:
     if the process dies before the CRL is published, `jobs run` and the next start see it."""
@@ -201,4 +212,4 @@ class Reminder(BaseModel):
 
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
-              UnpublishedChange]
+              UnpublishedChange, AuditCheckpoint]

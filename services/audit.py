@@ -27,6 +27,16 @@ def record(actor: str, action: str, target: str | None = None, **details) -> Aud
                                  hash=_digest(prev_hash, at, actor, action, target, body))
 
 
+def events(target: str | None = None, since=None):
+    """Events oldest first, about `target` (a serial or customer code) and from `since`."""
+    query = AuditEvent.select().order_by(AuditEvent.id)
+    if target:
+        query = query.where(AuditEvent.target == target)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    return query
+
+
 def verify_chain() -> int | None:
     """The id of the first event that does not chain, or None if the whole trail holds."""
     prev_hash = GENESIS

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pki.profile import KST
-from services import ca_store, clock, downloads, notify, reminders, renewal, status, transfer
+from services import ca_store, checkpoints, clock, downloads, notify, reminders, renewal, status, transfer
 from services.errors import DomainError
 from services.flows import claim_once
 
@@ -73,7 +73,15 @@ def tasks(at: dt.datetime) -> list[Task]:
     count = notify.pending_retries().count()
     if count:
         found.append(Task(f"Retry {count} notifications that could not be sent.", _retry))
+    # The checkpoint after everything else, so that it seals what this run recorded too.
+    if found or checkpoints.is_due():
+        found.append(Task("Sign an audit checkpoint.", _sign_checkpoint))
     return found
+
+
+def _sign_checkpoint() -> str | None:
+    signed = checkpoints.sign()
+    return signed and f"Signed an audit checkpoint at event {signed.event_id}."
 
 
 def _retry() -> str:

@@ -14,7 +14,21 @@ from flask.cli import AppGroup
 from models import Customer, db
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki.profile import CERT_TYPES, KST
-from services import ca_store, clock, customers, files, issuance, jobs, renewal, secrets, status, trust, verification
+from services import (
+    audit,
+    ca_store,
+    checkpoints,
+    clock,
+    customers,
+    files,
+    issuance,
+    jobs,
+    renewal,
+    secrets,
+    status,
+    trust,
+    verification,
+)
 from services.errors import DomainError
 from views.messages import message_for
 
@@ -349,6 +363,58 @@ def jobs_run(dry_run, as_of):
         click.echo("Nothing to do.")
 
 
+audit_cli = AppGroup("audit", help="The hash-chained audit trail and its signed checkpoints.")
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint():
+    """Sign the audit trail's head now (`jobs run` does it after its work)."""
+    signed = checkpoints.sign()
+    if signed is None:
+        latest = checkpoints.latest()
+        click.echo("No events since the latest checkpoint" + (
+            f" (event {latest.event_id})." if latest else "; the trail is empty."))
+        return
+    click.echo(f"Signed a checkpoint at event {signed.event_id}, hash {signed.event_hash}.")
+
+
+@audit_cli.command("verify")
+@click.option("--copy", "copies", multiple=True, type=click.File("r", encoding="utf-8"),
+              help="A checkpoint someone kept (from /pki/audit-checkpoint); repeatable.")
+def audit_verify(copies):
+    """Recompute the chain and hold it against every checkpoint: exit 0 when the trail holds,
+    1 naming the first event that fails."""
+    try:
+        verdict = checkpoints.verify([copy.read() for copy in copies])
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    latest = verdict.latest
+    last = (f"latest checkpoint at event {latest.event_id}, {latest.at:%Y-%m-%d %H:%M:%S}Z"
+            if latest else "no checkpoint yet")
+    if verdict.holds:
+        click.echo(f"The audit trail holds: {verdict.events} events; {last}.")
+        return
+    click.echo(f"The audit trail fails at event {verdict.failed_event}: {verdict.reason}.", err=True)
+    sys.exit(1)
+
+
+@audit_cli.command("show")
+@click.option("--target", help="Only events about this certificate serial or customer code.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="From this day (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit_show(target, since, as_json):
+    """Print audit events, oldest first."""
+    for event in audit.events(target=target, since=since):
+        if as_json:
+            click.echo(json.dumps({"id": event.id, "at": f"{event.at:%Y-%m-%dT%H:%M:%S}Z",
+                                   "actor": event.actor, "action": event.action,
+                                   "target": event.target, "details": json.loads(event.details),
+                                   "hash": event.hash}, ensure_ascii=False))
+        else:
+            click.echo(f"{event.id:>6} {event.at:%Y-%m-%d %H:%M:%S}Z {event.actor} "
+                       f"{event.action} {event.target or '-'} {event.details}")
+
+
 files_cli = AppGroup("files", help="Certificate files, for the support desk.")
 
 
@@ -414,5 +480,5 @@ def trust_list():
 
 def register_commands(app) -> None:
     for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, ocsp_cli,
-                  files_cli, jobs_cli, trust_cli):
+                  files_cli, jobs_cli, trust_cli, audit_cli):
         app.cli.add_command(group)

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, request
 
 from pki.ocsp import MAX_REQUEST_BYTES
-from services import ca_store, clock, status
+from services import ca_store, checkpoints, clock, status
 
 bp = Blueprint("pki_public", __name__)
 
@@ -49,6 +49,20 @@ def crl():
     response.headers["Cache-Control"] = (f"public, max-age={_max_age(latest.next_update, CRL_MAX_AGE)}"
                                          ", must-revalidate")
     return response.make_conditional(request)
+
+
+@bp.get("/pki/audit-checkpoint")
+def audit_checkpoint():
+    """The latest signed head of the audit trail, for anyone to keep a copy of: a copy kept
+    outside is what shows a trail rewritten with its checkpoints."""
+    latest = checkpoints.latest()
+    if latest is None:
+        return Response("No audit checkpoint has been signed yet.\n", status=404,
+                        mimetype="text/plain")
+    response = Response(checkpoints.document(latest), mimetype="text/plain")
+    response.last_modified = clock.aware(latest.at)
+    response.headers["Cache-Control"] = f"public, max-age={CRL_MAX_AGE}"
+    return response
 
 
 def _ocsp_response(der_request: bytes, cacheable: bool) -> Response:
