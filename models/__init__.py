@@ -18,6 +18,7 @@ from models.tables import (  # noqa: F401
     OneTimeCode,
     RegisteredCertificate,
     Reminder,
+    SerialReservation,
     Transfer,
     UnpublishedChange,
 )

@@ -10,6 +10,7 @@ from models.tables import (
     Crl,
     RegisteredCertificate,
     Reminder,
+    SerialReservation,
     Transfer,
     UnpublishedChange,
 )
@@ -66,7 +67,7 @@ def _v7_holding_under_attack(database):
 
 
 def _v8_audit_checkpoints(database):
-    database.create_tables([AuditCheckpoint])
+    database.create_tables([AuditCheckpoint, SerialReservation])
 
 
 # (version, what it does, step). Append only: a released step never changes.
@@ -85,7 +86,8 @@ MIGRATIONS = [
     (7, "customer.self_service_suspended_at; notification.sealed (codes encrypted at rest); "
         "unpublished_change (a CRL publication is never lost)",
      _v7_holding_under_attack),
-    (8, "audit_checkpoint: the audit chain's head, signed by a key outside the database",
+    (8, "audit_checkpoint: the audit chain's head, signed by a key outside the database; "
+        "serial_reservation: no signature without a record",
      _v8_audit_checkpoints),
 ]
 

@@ -148,6 +148,22 @@ class Crl(BaseModel):
     der = BlobField()
 
 
+class SerialReservation(BaseModel):
+    """A serial taken for a certificate about to be signed, committed before anything is
+    signed, and how far that issuance got: reserved -> linted -> signed -> issued (or refused
+    by lint). A signature is never made without this row; `jobs run` revokes a certificate
+    that was signed but never stored, so none is left valid and unknown."""
+    serial = CharField(max_length=40, unique=True)
+    customer = ForeignKeyField(Customer)
+    cert_type = CharField()
+    public_key_sha256 = CharField(max_length=64)
+    actor = CharField()
+    reserved_at = DateTimeField(index=True)
+    step = CharField(default="reserved")   # reserved | linted | signed | issued | refused | abandoned | revoked
+    tbs_sha256 = CharField(max_length=64, null=True)
+    der = BlobField(null=True)             # the signed certificate, from the moment it exists
+
+
 class AuditCheckpoint(BaseModel):
     """The audit chain's head at a moment, signed by the issuing CA's key, which is not in the
     database: whoever can rewrite the database cannot rewrite these statements."""
@@ -212,4 +228,4 @@ class Reminder(BaseModel):
 
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
-              UnpublishedChange, AuditCheckpoint]
+              UnpublishedChange, AuditCheckpoint, SerialReservation]

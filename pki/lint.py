@@ -57,10 +57,14 @@ def lint_builder(builder: x509.CertificateBuilder) -> list[str]:
     return lint_certificate(builder.sign(_throwaway_key(), hashes.SHA256()))
 
 
-def require_clean(builder: x509.CertificateBuilder) -> None:
-    findings = lint_builder(builder)
+def require_clean(builder: x509.CertificateBuilder) -> bytes:
+    """Lint what `builder` makes; return the linted TBSCertificate, which the CA's signature
+    must then cover byte for byte (the throwaway key signs with the same algorithm)."""
+    linted = builder.sign(_throwaway_key(), hashes.SHA256())
+    findings = lint_certificate(linted)
     if findings:
         raise PkiError("lint_failed", findings)
+    return linted.tbs_certificate_bytes
 
 
 @functools.cache

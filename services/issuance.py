@@ -21,8 +21,8 @@ from pki import lint as pki_lint
 from pki import npki
 from pki.errors import PkiError
 from pki.profile import CERT_TYPES, KST, CertType, EndEntityRequest, end_entity_builder, validity_end
-from pki.serials import random_serial, serial_hex
-from services import audit, ca_store, clock, downloads, flows, secrets, settings
+from pki.serials import serial_hex
+from services import audit, ca_store, clock, downloads, flows, reservations, secrets, settings
 from services.customers import normalise_business_number, rrn_lookup
 from services.errors import DomainError
 from services.i18n import N_
@@ -356,13 +356,13 @@ def in_force(customer: Customer, type_id: str):
 
 def sign_end_entity(customer: Customer, kind: CertType, public_key, identify_data: bytes | None,
                     not_before, not_after, unique_digits: str, actor: str) -> x509.Certificate:
-    """Steps 1 to 4 of every issuance: reserve a serial, build the TBS from the type's
-    profile, lint it, sign it with the issuing CA."""
+    """Steps 1 to 4 of every issuance, each recorded before the next (services.reservations):
+    reserve a serial, build the TBS from the type's profile, lint it, sign it with the issuing
+    CA. Step 5, store_certificate, marks it issued in the customer's transaction."""
     config, ca = settings.current(), ca_store.load_ca()
-    # 1. reserve a serial that was never used
-    serial = random_serial()
-    while Certificate.get_or_none(Certificate.serial == serial_hex(serial)):
-        serial = random_serial()
+    # 1. reserve a serial that was never used, committed before anything is signed
+    reservation = reservations.reserve(customer, kind.id, public_key, actor)
+    serial = int(reservation.serial, 16)
     # 2. build the TBS from the type's profile
     builder = end_entity_builder(EndEntityRequest(
         cert_type=kind, holder_name=customer.name, unique_digits=unique_digits,
@@ -372,18 +372,21 @@ def sign_end_entity(customer: Customer, kind: CertType, public_key, identify_dat
         ca.issuing_cert)
     # 3. lint it, signed by a throwaway key, before the CA key signs anything
     try:
-        pki_lint.require_clean(builder)
+        reservations.linted(reservation, pki_lint.require_clean(builder))
     except PkiError as error:
-        audit.record(actor, "issue.lint_refused", serial_hex(serial), findings=error.detail)
+        reservations.refused(reservation, actor, error.detail)
         raise DomainError("lint_failed", status=500) from None
-    # 4. sign with the issuing CA
-    return pki_ca.sign_certificate(builder, ca.issuing_key)
+    # 4. sign with the issuing CA, and keep what was signed
+    cert = pki_ca.sign_certificate(builder, ca.issuing_key)
+    reservations.signed(reservation, cert)
+    return cert
 
 
 def store_certificate(cert: x509.Certificate, customer: Customer, type_id: str, *,
                       key_generated_here: bool) -> Certificate:
     """Step 5: the signed certificate as the customer's current one of its type. Call inside
     the transaction that also moves the old one aside."""
+    reservations.issued(serial_hex(cert.serial_number))
     return Certificate.create(
         serial=serial_hex(cert.serial_number), customer=customer, cert_type=type_id,
         subject=cert.subject.rfc4514_string(), not_before=clock.naive(cert.not_valid_before_utc),

@@ -8,7 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pki.profile import KST
-from services import ca_store, checkpoints, clock, downloads, notify, reminders, renewal, status, transfer
+from services import (
+    ca_store,
+    checkpoints,
+    clock,
+    downloads,
+    notify,
+    reminders,
+    renewal,
+    reservations,
+    status,
+    transfer,
+)
 from services.errors import DomainError
 from services.flows import claim_once
 
@@ -65,6 +76,9 @@ def tasks(at: dt.datetime) -> list[Task]:
     # Renewals before reminders: a certificate renewed now gets no reminder.
     found += [_renewal_task(cert) for cert in renewal.auto_renewals_due(at)]
     found += [_reminder_task(item) for item in reminders.due(at)]
+    count = reservations.unsettled(at).count()
+    if count:
+        found.append(Task(f"Settle {count} interrupted issuances.", _settle_reservations))
     if status.crl_is_due(at):
         found.append(Task("Publish a new CRL.", _publish_crl))
     if ca_store.ocsp_signer_due(at):
@@ -82,6 +96,12 @@ def tasks(at: dt.datetime) -> list[Task]:
 def _sign_checkpoint() -> str | None:
     signed = checkpoints.sign()
     return signed and f"Signed an audit checkpoint at event {signed.event_id}."
+
+
+def _settle_reservations() -> str:
+    abandoned, revoked = reservations.settle(ACTOR)
+    return (f"Settled interrupted issuances: {abandoned} never signed, {revoked} signed but "
+            "never delivered, revoked.")
 
 
 def _retry() -> str:
