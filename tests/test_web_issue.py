@@ -193,6 +193,19 @@ def test_pressing_confirm_twice_issues_one_certificate(web, demo):
     assert landing.status_code == 200
 
 
+def test_a_password_whose_seal_no_longer_opens_is_asked_again_not_a_500(web, demo):
+    """The password waits in the session sealed under the instance key; if that seal no
+    longer opens (the key was changed meanwhile), the confirm button asks for it again."""
+    verify_person_by_sms(web, demo["person"])
+    agree_and_choose(web)
+    key_and_password(web)
+    with web.client.session_transaction() as kept:
+        kept["issue"] = {**kept["issue"], "password": "sealed-under-another-key"}
+    answer = web.post("/issue/check", {}, follow=False)
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/issue/password")
+    assert certificate_count() == 0
+
+
 # -- the CSR path ------------------------------------------------------------------------
 
 def _csr(key, name="CSR test") -> x509.CertificateSigningRequest:

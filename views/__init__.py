@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from models import Customer
-from services import clock
+from services import clock, secrets
 from services.errors import DomainError
 from services.verification import VERIFIED_IDLE, end_sessions, is_fresh, session_is_current
 from views.messages import message_for
@@ -118,6 +118,17 @@ class FlowAnswers:
 
     def save(self, **answers) -> None:
         session[self.key] = {**self.get(), **answers}
+
+    def opened(self, name: str) -> str | None:
+        """A secret answer kept sealed in the session (secrets purpose "session-<name>"), or
+        None when there is none or its seal no longer opens (the instance key changed): the
+        stale one is forgotten, and the flow asks for it again."""
+        sealed = self.get().get(name)
+        value = secrets.decrypt("session-" + name, sealed) if sealed else None
+        if value is None:
+            self.save(**{name: None})
+            return None
+        return value.decode()
 
 
 def second_factor_page(customer: Customer, form, method: str, button: str, code_url: str,

@@ -170,13 +170,14 @@ def check(customer, plan):
 
 
 def _issue(customer, plan, answers, form):
-    password = secrets.decrypt("session-password", answers["password"]) if answers.get(
-        "password") else None
+    password = ANSWERS.opened("password") if answers["key"] == "generate" else None
+    if answers["key"] == "generate" and password is None:
+        return go("issue.password")
     idn = secrets.decrypt("session-idn", session.get("idn", ""))
     try:
         issued = issuance.issue_certificate(
             customer, plan.cert_type.id, idn=(idn or b"").decode(), actor="customer:" + customer.code,
-            password=password.decode() if password else None,
+            password=password,
             csr_der=base64.b64decode(answers["csr"]) if answers.get("csr") else None,
             once="issue:" + answers["flow"])
     except DomainError as error:

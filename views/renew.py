@@ -161,11 +161,10 @@ def check(customer, cert):
 def _renew(customer, cert, answers, form):
     options = {}
     if answers["key"] == "new":
-        password = secrets.decrypt("session-password", answers["password"])
-        if password is None:                 # the session's seal no longer opens: ask again
-            _save(password=None)
+        password = ANSWERS.opened("password")
+        if password is None:
             return go("renew.password")
-        options["new_password"] = password.decode()
+        options["new_password"] = password
         options["idn"] = (secrets.decrypt("session-idn", session.get("idn", "")) or b"").decode()
     else:
         options["held"] = renewal.open_held_key(answers.get("held"))
