@@ -3,6 +3,8 @@ the previous event's hash, so a removed or edited row breaks the chain."""
 import hashlib
 import json
 
+from peewee import IntegrityError
+
 from models import AuditEvent, db
 from services import clock
 
@@ -15,16 +17,33 @@ def _digest(prev_hash: str, at, actor: str, action: str, target: str | None, det
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+APPEND_TRIES = 20
+
+
+def head() -> AuditEvent | None:
+    """The last event appended."""
+    return AuditEvent.select().order_by(AuditEvent.id.desc()).first()
+
+
 def record(actor: str, action: str, target: str | None = None, **details) -> AuditEvent:
-    """Append an event. Call inside the transaction of the change it records."""
-    with db.atomic():
-        last = AuditEvent.select().order_by(AuditEvent.id.desc()).first()
-        prev_hash = last.hash if last else GENESIS
-        at = clock.now()
-        body = json.dumps(details, ensure_ascii=False, sort_keys=True, default=str)
-        return AuditEvent.create(at=at, actor=actor, action=action, target=target, details=body,
-                                 prev_hash=prev_hash,
-                                 hash=_digest(prev_hash, at, actor, action, target, body))
+    """Append an event. Call inside the transaction of the change it records.
+
+    Two writers that read the same last event cannot both append after it (prev_hash is
+    unique): on a database without SQLite's single writer, the one that loses rolls back its
+    savepoint, reads the new last event and appends after that."""
+    body = json.dumps(details, ensure_ascii=False, sort_keys=True, default=str)
+    for _try in range(APPEND_TRIES):
+        try:
+            with db.atomic():            # a savepoint inside the caller's transaction
+                last = head()
+                prev_hash = last.hash if last else GENESIS
+                at = clock.now()
+                return AuditEvent.create(at=at, actor=actor, action=action, target=target,
+                                         details=body, prev_hash=prev_hash,
+                                         hash=_digest(prev_hash, at, actor, action, target, body))
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"audit trail: no place to append after {APPEND_TRIES} tries")
 
 
 def events(target: str | None = None, since=None):

@@ -20,7 +20,7 @@ def latest() -> AuditCheckpoint | None:
 
 def is_due() -> bool:
     """Whether events were appended since the latest checkpoint."""
-    head = AuditEvent.select(AuditEvent.id).order_by(AuditEvent.id.desc()).first()
+    head = audit.head()
     last = latest()
     return head is not None and (last is None or last.event_id != head.id)
 
@@ -29,7 +29,7 @@ def sign() -> AuditCheckpoint | None:
     """Sign the chain's head now, unless the latest checkpoint already covers it."""
     if not is_due():
         return None
-    head = AuditEvent.select().order_by(AuditEvent.id.desc()).first()
+    head = audit.head()
     keys = ca_store.load_ca()
     signed = pki_checkpoint.sign(head.id, head.hash, clock.now(), keys.issuing_key,
                                  keys.issuing_cert)

@@ -167,3 +167,21 @@ def test_audit_show_filters_by_target_and_prints_json(app, trail):
     assert [line["action"] for line in lines] == ["certificate.issue", "certificate.revoke"]
     assert lines[1]["details"]["reason"] == "key-compromise"
     assert cli(app, "show", "--since", "2999-01-01").output == ""
+
+
+def test_an_append_that_loses_a_race_appends_after_the_winner(app, demo, monkeypatch):
+    """We read the last event; another writer (a second host on PostgreSQL) appends after it
+    and commits before our insert: ours goes after theirs, and the chain holds."""
+    read_by_us = audit.head()
+    at = audit.clock.now()
+    winner = AuditEvent.create(at=at, actor="other-host", action="race.won", target=None,
+                               details="{}", prev_hash=read_by_us.hash,
+                               hash=audit._digest(read_by_us.hash, at, "other-host", "race.won",
+                                                  None, "{}"))
+    reads = iter([read_by_us])
+    real_head = audit.head
+    monkeypatch.setattr(audit, "head", lambda: next(reads, None) or real_head())
+    with audit.db.atomic():
+        ours = audit.record("test", "race.lost")
+    assert ours.prev_hash == winner.hash
+    assert audit.verify_chain() is None
