@@ -16,6 +16,7 @@ from models.migrations import MIGRATIONS, current_version, upgrade
 from pki.profile import CERT_TYPES, KST
 from services import (
     audit,
+    ca_overview,
     ca_store,
     checkpoints,
     clock,
@@ -63,6 +64,27 @@ def ca_init():
                "The CA already exists; nothing was changed.")
     for name, fingerprint in result.fingerprints.items():
         click.echo(f"  {name:8} SHA-256 {fingerprint}")
+
+
+@ca_cli.command("status")
+def ca_status():
+    """Where the CA keys are, the CA certificates, the CRL and OCSP signer dates, how much was
+    signed, the audit trail's latest checkpoint."""
+    seen = ca_overview.overview()
+    click.echo(f"Signer backend: {seen.backend}")
+    for cert in seen.certificates:
+        click.echo(f"  {cert.role:8} {cert.subject}")
+        click.echo(f"           SHA-256 {cert.fingerprint}; valid until {cert.not_after:%Y-%m-%d %H:%M}Z")
+    click.echo(f"CRL: number {seen.crl_number}, nextUpdate {seen.crl_next_update:%Y-%m-%d %H:%M}Z"
+               if seen.crl_number else "CRL: none published yet")
+    click.echo(f"  status changes not on it yet: {seen.unpublished_changes}")
+    click.echo(f"Signed: {seen.signed_certificates} certificates (since reservations were kept), "
+               f"{seen.signed_crls} CRLs")
+    click.echo(f"Interrupted issuances waiting for jobs run: {seen.unsettled_reservations}")
+    checkpoint = seen.checkpoint
+    click.echo(f"Audit: {seen.audit_events} events; " + (
+        f"latest checkpoint at event {checkpoint.event_id}, {checkpoint.at:%Y-%m-%d %H:%M}Z"
+        if checkpoint else "no checkpoint yet"))
 
 
 customers_cli = AppGroup("customers", help="The customer registry.")
