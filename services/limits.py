@@ -15,6 +15,7 @@ from peewee import Case, IntegrityError
 
 from models import AttemptCounter, db
 from services import clock, secrets
+from services.errors import DomainError
 
 CLIENT_TRIES, CLIENT_WINDOW = 20, timedelta(hours=1)     # per client address
 TARGET_TRIES, TARGET_WINDOW = 5, timedelta(minutes=30)   # per target, from any number of addresses
@@ -103,13 +104,13 @@ def reserve(*limits: Limit) -> Attempt:
     return Attempt(list(limits))
 
 
-def count_failure(limit: Limit) -> None:
-    """A failure that was not reserved first (e.g. a file refused before any work), counted
-    all the same."""
+def reserve_client_try(limit: Limit) -> Attempt:
+    """`reserve` for an attempt limited by its client alone: used up, it is refused with
+    client_blocked (429)."""
     try:
-        reserve(limit)
+        return reserve(limit)
     except LimitReached:
-        pass
+        raise DomainError("client_blocked", status=429) from None
 
 
 def reset(limit: Limit) -> None:

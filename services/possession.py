@@ -91,10 +91,7 @@ def prove_with_signature(customer: Customer, challenge: str, issued_at, signatur
         raise DomainError("signature_format", field="signature") from None
     if not 64 <= len(signature) <= 1024:
         raise DomainError("signature_format", field="signature")
-    try:
-        attempt = limits.reserve(_by_client(client))
-    except limits.LimitReached:
-        raise DomainError("client_blocked", status=429) from None
+    attempt = limits.reserve_client_try(_by_client(client))
     candidates = Certificate.select().where(Certificate.customer == customer)
     if in_force:
         candidates = candidates.where((Certificate.status == "valid")

@@ -121,10 +121,7 @@ def receive(typed_code: str, client: str) -> Received:
     """The files behind the code, once. Each try counts against the client and the transfer
     before the code is compared."""
     code = normalise_code(typed_code)
-    try:
-        attempt = limits.reserve(limits.per_client("transfer", client))
-    except limits.LimitReached:
-        raise DomainError("client_blocked", status=429) from None
+    attempt = limits.reserve_client_try(limits.per_client("transfer", client))
     now = clock.now()
     tried = _take_try(code[:4], now)
     transfer = Transfer.get_or_none(Transfer.code_hmac == secrets.keyed_hash("transfer", code))
