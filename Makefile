@@ -8,7 +8,8 @@ FLASK := $(BIN)/flask --app app
 
 run: install assets translations
 	$(FLASK) db upgrade
-	$(FLASK) ca init
+	# The demo's offline root goes to root-ca/ beside the instance; its passphrase is printed once.
+	$(FLASK) ca init --root-out root-ca --new-root-passphrase
 	$(FLASK) demo seed
 	CERTCENTER_DEMO=$${CERTCENTER_DEMO:-1} $(FLASK) run --host 127.0.0.1 --port 5000
 

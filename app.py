@@ -72,6 +72,7 @@ def load_config(overrides: dict | None = None) -> dict:
             env.get("CERTCENTER_FETCH_INTERMEDIATES", ""), ""),
         "SMTP": smtp,
         "SMS": sms,
+        "PKCS11": _pkcs11(env),
         "TESTING": env.get("TESTING") == "1" or bool((overrides or {}).get("TESTING")),
         # Cookies: sent only over HTTPS (browsers treat 127.0.0.1 as secure too), never to
         # scripts, never on cross-site posts.
@@ -95,6 +96,18 @@ def load_config(overrides: dict | None = None) -> dict:
     }
 
 
+def _pkcs11(env) -> dict:
+    """The token that holds the issuing CA and OCSP signer keys, when one is configured."""
+    module = env.get("CERTCENTER_PKCS11_MODULE", "")
+    if not module:
+        return {}
+    pin = env.get("CERTCENTER_PKCS11_PIN")
+    if pin is None and env.get("CERTCENTER_PKCS11_PIN_FILE"):
+        pin = Path(env["CERTCENTER_PKCS11_PIN_FILE"]).read_text(encoding="utf-8").strip()
+    return {"module": module, "token": env.get("CERTCENTER_PKCS11_TOKEN", "certcenter"),
+            "pin": pin or ""}
+
+
 def select_language() -> str:
     chosen = request.cookies.get("lang")
     if chosen in LANGUAGES:
@@ -115,7 +128,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         policy_arc=app.config["POLICY_ARC"], demo=app.config["DEMO"],
         support_phone=app.config["SUPPORT_PHONE"], smtp=app.config["SMTP"],
         sms=app.config["SMS"], crl_hours=app.config["CRL_HOURS"],
-        fetch_intermediates=app.config["FETCH_INTERMEDIATES"]))
+        fetch_intermediates=app.config["FETCH_INTERMEDIATES"], pkcs11=app.config["PKCS11"]))
 
     if app.config["TRUSTED_PROXIES"]:
         # Behind N reverse proxies, the client is the address the Nth proxy saw: attempt

@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent          # the repository
 BIN = Path(sys.executable).parent                       # .venv/bin
 sys.path.insert(0, str(ROOT))
 
-from pki.ca import load_key_pem  # noqa: E402  (needs ROOT on sys.path)
 
 # A password the certificate-password rules accept (no runs like "abc", "321", no repeats).
 CERT_PASSWORD = "Zq8#wVx!mR4$kT"
@@ -50,8 +49,9 @@ class Instance:
     passphrase: bytes
 
     def key(self, part: str):
-        """The decrypted private key of `part` (root, issuing, ocsp)."""
-        return load_key_pem((self.folder / "ca" / f"{part}.key").read_bytes(), self.passphrase)
+        """The decrypted private key of `part` (issuing, ocsp; file backend)."""
+        return serialization.load_pem_private_key(
+            (self.folder / "ca" / f"{part}.key").read_bytes(), self.passphrase)
 
     def write_plain_key(self, part: str, path: Path) -> Path:
         """The key as unencrypted PKCS#8 PEM (mode 0600), for openssl."""
@@ -66,7 +66,7 @@ class Instance:
 
 def make_instance(folder: Path) -> Instance:
     """`ca init` in a fresh instance folder."""
-    flask(folder, "ca", "init")
+    flask(folder, "ca", "init", "--root-out", str(folder / "root-ca"), "--new-root-passphrase")
     ca = folder / "ca"
     # app.load_config: without CERTCENTER_CA_PASSPHRASE the passphrase is the hex text of
     # the generated instance file `ca-passphrase`.

@@ -8,7 +8,7 @@ Run by hand from the repository root (never in CI, never by pytest):
   certcenter  pki.crl.build_crl(issuing cert, issuing key, entries, …) + public_bytes(DER),
               over a prepared list of RevokedEntry (reasons mixed; key-compromise entries
               carry an invalidity date). The issuing key is the instance's, loaded with
-              pki.ca.load_key_pem.
+              cryptography from its encrypted PKCS#8 file.
   publish     services.status.publish_crl() in an app context: reads the revoked rows from
               the instance's SQLite database, builds and signs, stores the DER (the database
               is filled with that many revoked certificate rows first).

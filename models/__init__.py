@@ -19,6 +19,7 @@ from models.tables import (  # noqa: F401
     RegisteredCertificate,
     Reminder,
     SerialReservation,
+    SigningTally,
     Transfer,
     UnpublishedChange,
 )

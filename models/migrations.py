@@ -11,6 +11,7 @@ from models.tables import (
     RegisteredCertificate,
     Reminder,
     SerialReservation,
+    SigningTally,
     Transfer,
     UnpublishedChange,
 )
@@ -70,6 +71,10 @@ def _v8_audit_checkpoints(database):
     database.create_tables([AuditCheckpoint, SerialReservation])
 
 
+def _v9_signing_tally(database):
+    database.create_tables([SigningTally])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -89,6 +94,7 @@ MIGRATIONS = [
     (8, "audit_checkpoint: the audit chain's head, signed by a key outside the database; "
         "serial_reservation: no signature without a record",
      _v8_audit_checkpoints),
+    (9, "signing_tally: signatures made by the online CA keys, per kind", _v9_signing_tally),
 ]
 
 

@@ -175,6 +175,13 @@ class AuditCheckpoint(BaseModel):
     signer = CharField(max_length=64)   # SHA-256 fingerprint of the signing certificate
 
 
+class SigningTally(BaseModel):
+    """How many signatures the online CA keys made, per kind ("ocsp"; certificates, CRLs and
+    checkpoints are counted from their own rows), for `ca status`."""
+    kind = CharField(primary_key=True)
+    count = IntegerField(default=0)
+
+
 class UnpublishedChange(BaseModel):
     """A status change not yet on a published CRL, written in the change's own transaction:
     if the process dies before the CRL is published, `jobs run` and the next start see it."""
@@ -228,4 +235,4 @@ class Reminder(BaseModel):
 
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
-              UnpublishedChange, AuditCheckpoint, SerialReservation]
+              UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally]

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from .errors import PkiError
+from .signer import as_signer
 
 TITLE = "CertCenter audit checkpoint"
 _FORM = re.compile(r"\A" + re.escape(TITLE) + r"\nevent: ([0-9]{1,18})\nhash: ([0-9a-f]{64})\n"
@@ -48,7 +49,7 @@ def signer_id(cert: x509.Certificate) -> str:
 def sign(event_id: int, event_hash: str, at: dt.datetime, key, cert: x509.Certificate) -> Checkpoint:
     statement = (f"{TITLE}\nevent: {event_id}\nhash: {event_hash}\n"
                  f"at: {at:%Y-%m-%dT%H:%M:%SZ}\nsigner: {signer_id(cert)}\n")
-    signature = key.sign(statement.encode(), padding.PKCS1v15(), hashes.SHA256())
+    signature = as_signer(key).sign(statement.encode())
     return Checkpoint(event_id, event_hash, at.replace(microsecond=0), signer_id(cert),
                       statement, signature)
 

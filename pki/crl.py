@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from .errors import PkiError
+from .signer import as_signer
 
 REASONS: dict[str, x509.ReasonFlags] = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -146,6 +146,6 @@ def build_crl(issuing_cert: x509.Certificate, issuing_key, entries: Iterable[Rev
         revoked_certificates=revoked,
     )
     try:
-        return builder.sign(issuing_key, hashes.SHA256())
+        return as_signer(issuing_key).sign_crl(builder)
     except (ValueError, TypeError) as exc:
         raise PkiError("crl_invalid", str(exc)) from None

@@ -5,7 +5,6 @@ import functools
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pkilint import loader, pkix
 from pkilint.pkix import certificate, extension, name, ocsp
 from pkilint.pkix import crl as pkix_crl
@@ -13,13 +12,7 @@ from pkilint.validation import ValidationFindingSeverity
 from pyasn1.error import PyAsn1Error
 
 from .errors import PkiError
-
-
-@functools.cache
-def _throwaway_key() -> rsa.RSAPrivateKey:
-    # Our CA keys are RSA-2048 with SHA-256, so this signature has the same algorithm and shape;
-    # one key per process keeps linting cheap.
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+from .signer import throwaway_key
 
 
 @functools.cache
@@ -54,13 +47,13 @@ def lint_certificate(cert: x509.Certificate) -> list[str]:
 
 def lint_builder(builder: x509.CertificateBuilder) -> list[str]:
     """Lint the certificate `builder` would make, signed with a throwaway key so the CA key is not used."""
-    return lint_certificate(builder.sign(_throwaway_key(), hashes.SHA256()))
+    return lint_certificate(builder.sign(throwaway_key(), hashes.SHA256()))
 
 
 def require_clean(builder: x509.CertificateBuilder) -> bytes:
     """Lint what `builder` makes; return the linted TBSCertificate, which the CA's signature
     must then cover byte for byte (the throwaway key signs with the same algorithm)."""
-    linted = builder.sign(_throwaway_key(), hashes.SHA256())
+    linted = builder.sign(throwaway_key(), hashes.SHA256())
     findings = lint_certificate(linted)
     if findings:
         raise PkiError("lint_failed", findings)

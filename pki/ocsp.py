@@ -19,6 +19,7 @@ from pyasn1_alt_modules import rfc5280
 
 from .crl import REASONS
 from .errors import PkiError
+from .signer import as_signer
 
 # A one-certificate request is about 100 bytes (with a nonce, a signature and a requestor
 # certificate a few KB); anything larger is refused before it reaches a parser.
@@ -186,18 +187,31 @@ def build_response(question: OcspQuestion, status: CertStatus, responder_cert: x
                    .add_response_by_hash(
                        question.issuer_name_hash, question.issuer_key_hash, question.serial,
                        question.hash_algorithm, cert_status, this_update, next_update,
-                       revocation_time, revocation_reason)
-                   .responder_id(ocsp.OCSPResponderEncoding.HASH, responder_cert)
-                   .certificates([responder_cert]))
+                       revocation_time, revocation_reason))
         if question.nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(question.nonce), critical=False)
-        response = builder.sign(responder_key, hashes.SHA256())
+        return as_signer(responder_key).sign_ocsp(builder, responder_cert)
     except (ValueError, TypeError) as exc:
         raise PkiError("ocsp_invalid", str(exc)) from None
-    return response.public_bytes(serialization.Encoding.DER)
+
+
+def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
+        serialization.Encoding.DER)
 
 
 def malformed_response() -> bytes:
     """The unsigned malformedRequest OCSPResponse (no responseBytes), in DER."""
-    return ocsp.OCSPResponseBuilder.build_unsuccessful(
-        ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(serialization.Encoding.DER)
+    return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+
+
+def unauthorized_response() -> bytes:
+    """The unsigned unauthorized OCSPResponse: the responder cannot answer for this
+    certificate (RFC 5019 2.2.3), e.g. its issuer's key is offline and signed no answer."""
+    return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+
+
+def answer_times(der: bytes) -> tuple[dt.datetime, dt.datetime]:
+    """(thisUpdate, nextUpdate) of a signed one-certificate response, aware."""
+    response = ocsp.load_der_ocsp_response(der)
+    return response.this_update_utc, response.next_update_utc

@@ -58,12 +58,15 @@ class Urls:
     crl: str
     ocsp: str
     ca_issuers: str
+    root_crl: str      # the root's CRL (ARL), which lists the CA certificates it revoked
+    root_cert: str
 
 
 def urls_for(base_url: str) -> Urls:
     base = base_url.rstrip("/")
     return Urls(crl=f"{base}/pki/issuing.crl", ocsp=f"{base}/ocsp",
-                ca_issuers=f"{base}/pki/issuing.crt")
+                ca_issuers=f"{base}/pki/issuing.crt", root_crl=f"{base}/pki/root.crl",
+                root_cert=f"{base}/pki/root.crt")
 
 
 def add_years(d, years: int):

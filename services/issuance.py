@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from peewee import IntegrityError
 
 from models import Certificate, CertificateRequest, Customer, Reminder, db
-from pki import ca as pki_ca
 from pki import csr as pki_csr
 from pki import files as pki_files
 from pki import lint as pki_lint
@@ -372,12 +371,13 @@ def sign_end_entity(customer: Customer, kind: CertType, public_key, identify_dat
         ca.issuing_cert)
     # 3. lint it, signed by a throwaway key, before the CA key signs anything
     try:
-        reservations.linted(reservation, pki_lint.require_clean(builder))
+        tbs = pki_lint.require_clean(builder)
     except PkiError as error:
         reservations.refused(reservation, actor, error.detail)
         raise DomainError("lint_failed", status=500) from None
-    # 4. sign with the issuing CA, and keep what was signed
-    cert = pki_ca.sign_certificate(builder, ca.issuing_key)
+    reservations.linted(reservation, tbs)
+    # 4. sign exactly the linted TBS with the issuing CA (file or token), and keep the result
+    cert = ca.issuing_key.certificate(tbs)
     reservations.signed(reservation, cert)
     return cert
 

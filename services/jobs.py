@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pki.profile import KST
 from services import (
     ca_store,
+    ceremony,
     checkpoints,
     clock,
     downloads,
@@ -83,6 +84,9 @@ def tasks(at: dt.datetime) -> list[Task]:
         found.append(Task("Publish a new CRL.", _publish_crl))
     if ca_store.ocsp_signer_due(at):
         found.append(Task("Issue a new OCSP signer.", _rotate_ocsp_signer))
+    warning = ceremony.root_crl_warning(at)
+    if warning:          # only a ceremony can help: said on every run until one is held
+        found.append(Task("Warn: " + warning, lambda: "Warning: " + warning))
     # Retries last: with the gateway down they take a while, and the rest should not wait.
     count = notify.pending_retries().count()
     if count:

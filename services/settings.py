@@ -19,6 +19,7 @@ class Settings:
     fetch_intermediates: str = ""
     smtp: dict = field(default_factory=dict)   # host, port, user, password, sender, starttls
     sms: dict = field(default_factory=dict)    # url, token, timeout, tries, backoff (seconds)
+    pkcs11: dict = field(default_factory=dict)  # module, token (label), pin: CA keys in an HSM
 
 
 _current: Settings | None = None

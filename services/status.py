@@ -269,12 +269,26 @@ def _status_of(question) -> tuple:
     return ("revoked", revoked_at, reason or "unspecified", changed_at)
 
 
+def _root_answer(question) -> "OcspAnswer":
+    """The root's pre-signed answer about a CA certificate it issued; unauthorized when the
+    last ceremony signed none for it, or the one it signed has run out (the nonce, if any, is
+    not echoed: RFC 9654 lets a responder leave it out, and the root key is offline)."""
+    found = ca_store.root_answer(question.serial, question.hash_algorithm.name)
+    if found is not None:
+        der, this_update, next_update = found
+        if this_update <= clock.now() < next_update:
+            return OcspAnswer(der, this_update, next_update)
+    return OcspAnswer(pki_ocsp.unauthorized_response(), None, None)
+
+
 def ocsp_answer(request_der: bytes) -> "OcspAnswer":
     """The DER OCSP response to a DER request: malformedRequest for anything unreadable."""
     try:
         question = pki_ocsp.parse_request(request_der)
     except PkiError:
         return OcspAnswer(pki_ocsp.malformed_response(), None, None)
+    if pki_ocsp.is_our_issuer(question, ca_store.load_ca().root_cert):
+        return _root_answer(question)
     state = _status_of(question)
     key = (question.issuer_name_hash, question.issuer_key_hash, question.serial,
            question.hash_algorithm.name) + state
@@ -287,6 +301,7 @@ def ocsp_answer(request_der: bytes) -> "OcspAnswer":
     status = pki_ocsp.CertStatus(state[0], clock.aware(state[1]) if state[1] else None, state[2])
     der = pki_ocsp.build_response(question, status, ca.ocsp_cert, ca.ocsp_key,
                                   clock.aware(now), clock.aware(now + OCSP_VALIDITY))
+    ca_store.count_signature("ocsp")
     if question.nonce is None:      # a nonce makes each answer unique: nothing to reuse
         _ocsp_cache[key] = _Cached(der, now)
         while len(_ocsp_cache) > OCSP_CACHE_SIZE:

@@ -1,7 +1,9 @@
 """Shared fixtures: a fresh instance (database, secrets) per test, one CA per session,
 CSRF always on, and a client that fills in forms the way a browser does."""
+import os
 import re
 import shutil
+import subprocess
 from datetime import timedelta
 from html import unescape
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 
 from app import create_app
 from models import Customer, Notification, db
-from services import ca_store, clock
+from services import ca_store, ceremony, clock
 from services.notify import text_of
 from tests import npki_vector
 
@@ -19,14 +21,91 @@ REPO = Path(__file__).resolve().parents[1]
 VECTORS = npki_vector.folder()
 
 
+ROOT_PASSPHRASE = b"correct horse battery staple"
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+BACKENDS = ("file", "pkcs11")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_backends: run once with the CA keys in files and "
+                                       "once in a PKCS#11 token (SoftHSM2)")
+    config.addinivalue_line("markers", "backends(*names): run with the CA keys in these "
+                                       "backends only")
+
+
+def pytest_generate_tests(metafunc):
+    if "signer_backend" not in metafunc.fixturenames:
+        return
+    only = metafunc.definition.get_closest_marker("backends")
+    if only:
+        metafunc.parametrize("signer_backend", only.args, indirect=True)
+    elif metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("signer_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def signer_backend(request):
+    """Where the CA keys are: "file" unless the test is marked both_backends."""
+    return getattr(request, "param", "file")
+
+
 @pytest.fixture(scope="session")
-def ca_template(tmp_path_factory):
-    """An instance folder with a CA, made once; each test copies it."""
-    folder = tmp_path_factory.mktemp("ca-template")
-    app = create_app({"CERTCENTER_INSTANCE": str(folder), "TESTING": True})
-    with app.app_context(), db.connection_context():
-        ca_store.init_ca()
-    return folder
+def softhsm(tmp_path_factory) -> dict:
+    """A SoftHSM2 token initialised for this run in a temporary folder; the settings that
+    point CertCenter at it."""
+    if not Path(SOFTHSM_MODULE).exists():
+        pytest.fail("SoftHSM2 is not installed (Debian package softhsm2; .ci/run installs it)")
+    folder = tmp_path_factory.mktemp("softhsm")
+    (folder / "tokens").mkdir()
+    conf = folder / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\n"
+                    "log.level = ERROR\n")
+    # Read by the library when it is first loaded, which is after this.
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "certcenter-test",
+                    "--so-pin", "5678", "--pin", "1234"], check=True, capture_output=True)
+    return {"CERTCENTER_PKCS11_MODULE": SOFTHSM_MODULE,
+            "CERTCENTER_PKCS11_TOKEN": "certcenter-test", "CERTCENTER_PKCS11_PIN": "1234"}
+
+
+@pytest.fixture(scope="session")
+def ca_templates(tmp_path_factory):
+    """template(backend) -> an instance folder with a CA, made once per backend; each test
+    copies it. The root key goes to `root-ca/` beside it, under ROOT_PASSPHRASE."""
+    made = {}
+
+    def template(backend: str, hsm: dict | None = None) -> Path:
+        if backend not in made:
+            folder = tmp_path_factory.mktemp(f"ca-template-{backend}")
+            app = create_app({"CERTCENTER_INSTANCE": str(folder), "TESTING": True,
+                              **(hsm or {})})
+            with app.app_context(), db.connection_context():
+                ceremony.init_ca(folder.parent / f"{folder.name}-root", ROOT_PASSPHRASE)
+            made[backend] = folder
+        return made[backend]
+    return template
+
+
+def root_key_of(template: Path) -> Path:
+    return template.parent / f"{template.name}-root" / "root.key"
+
+
+@pytest.fixture
+def backend_settings(request, signer_backend) -> dict:
+    """The settings that put the CA keys where signer_backend says."""
+    return request.getfixturevalue("softhsm") if signer_backend == "pkcs11" else {}
+
+
+@pytest.fixture
+def ca_template(ca_templates, signer_backend, backend_settings):
+    """An instance folder with a CA of the test's backend, made once per run."""
+    return ca_templates(signer_backend, backend_settings)
+
+
+@pytest.fixture
+def root_key(ca_template) -> Path:
+    """The offline root key of the test's CA (its passphrase is ROOT_PASSPHRASE)."""
+    return root_key_of(ca_template)
 
 
 def fresh_app(tmp_path, ca_template, **config):
@@ -43,13 +122,14 @@ def fresh_app(tmp_path, ca_template, **config):
 
 
 @pytest.fixture
-def app(tmp_path, ca_template):
-    application = fresh_app(tmp_path, ca_template)
+def app(tmp_path, ca_template, backend_settings):
+    application = fresh_app(tmp_path, ca_template, **backend_settings)
     assert application.config.get("WTF_CSRF_ENABLED", True), "tests run with CSRF on"
     # No app context stays pushed: each request gets its own, as in production (Flask-Babel
     # caches the language per context). Tests reach the database directly.
     db.connect(reuse_if_open=True)
     yield application
+    ca_store.write_signature_counts()     # into this test's database, not the next one's
     if not db.is_closed():
         db.close()
     clock.reset()

@@ -11,6 +11,9 @@ from pki import ca as pki_ca
 from pki import checkpoint as pki_checkpoint
 from services import audit, ca_store, checkpoints, issuance, status
 
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
+
 PASSWORD = "Blue!sky42x"
 
 
@@ -188,14 +191,15 @@ def test_an_append_that_loses_a_race_appends_after_the_winner(app, demo, monkeyp
     assert audit.verify_chain() is None
 
 
-def test_ca_status_says_where_the_keys_are_and_what_was_signed(app, trail):
+def test_ca_status_says_where_the_keys_are_and_what_was_signed(app, trail, signer_backend):
     checkpoints.sign()
     result = app.test_cli_runner().invoke(args=["ca", "status"])
     assert result.exit_code == 0, result.output
     keys = ca_store.load_ca()
-    assert "Signer backend: file" in result.output
+    assert f"Signer backend: {signer_backend}" in result.output
     for cert in (keys.root_cert, keys.issuing_cert, keys.ocsp_cert):
         assert pki_ca.fingerprint(cert) in result.output
-    assert "Signed: 1 certificates" in result.output
+    assert "Signed by the online keys: 1 certificates, 1 CRLs, 0 OCSP responses, " \
+           "1 audit checkpoints" in result.output
     assert f"latest checkpoint at event {checkpoints.latest().event_id}" in result.output
     assert "CRL: number " in result.output and "Interrupted issuances waiting for jobs run: 0" in result.output

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from app import create_app
 from models import AttemptCounter, Certificate, CertificateRequest, Crl, Customer, Notification
 from pki import bundle
-from pki import ca as pki_ca
+from pki import signer as pki_signer
 from pki.errors import PkiError
 from services import clock, customers, issuance, jobs, status, transfer, verification
 from services.errors import DomainError
@@ -133,15 +133,15 @@ def test_a_confirm_press_that_crashed_before_issuing_does_not_block_the_next(web
     verify_by_sms(web, demo["person"])
     agree_and_choose(web)
     key_and_password(web)
-    real_sign = pki_ca.sign_certificate
+    real_sign = pki_signer.Signer.certificate
 
     def killed(*args, **kwargs):
         raise RuntimeError("the worker died while signing")
-    monkeypatch.setattr(pki_ca, "sign_certificate", killed)
+    monkeypatch.setattr(pki_signer.Signer, "certificate", killed)
     with pytest.raises(RuntimeError):
         web.post("/issue/check", {})
     assert Certificate.select().count() == 0
-    monkeypatch.setattr(pki_ca, "sign_certificate", real_sign)
+    monkeypatch.setattr(pki_signer.Signer, "certificate", real_sign)
     again = web.post("/issue/check", {})                    # the same button, pressed again
     assert again.request.path == "/issue/done", h1(again)
     assert Certificate.select().count() == 1

@@ -16,6 +16,9 @@ from pki.profile import KST
 from services import ca_store, clock, issuance, renewal, status
 from services.errors import DomainError
 
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
+
 PASSWORD = "Blue!sky42x"
 NEW_PASSWORD = "Green#leaf73y"
 RRN = "9001011234567"

@@ -8,12 +8,15 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from models import AuditEvent, Certificate, SerialReservation
-from pki import ca as pki_ca
 from pki import lint as pki_lint
+from pki import signer as pki_signer
 from services import audit, issuance
 from services.errors import DomainError
 from tests.conftest import move_clock
 from tests.test_status import ask, crl_now
+
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
 
 PASSWORD = "Blue!sky42x"
 
@@ -55,7 +58,7 @@ def test_an_issuance_records_each_step_and_signs_exactly_what_was_linted(demo):
 def test_a_lint_refusal_is_recorded_and_nothing_is_signed(demo, monkeypatch):
     monkeypatch.setattr(pki_lint, "lint_certificate", lambda _cert: ["tbsCertificate: made up"])
     signed = []
-    monkeypatch.setattr(pki_ca, "sign_certificate", lambda *a: signed.append(a))
+    monkeypatch.setattr(pki_signer.Signer, "certificate", lambda *a: signed.append(a))
     with pytest.raises(DomainError) as refused:
         issue(demo)
     assert refused.value.code == "lint_failed" and signed == []
@@ -65,7 +68,7 @@ def test_a_lint_refusal_is_recorded_and_nothing_is_signed(demo, monkeypatch):
 
 
 def test_a_crash_before_signing_is_abandoned_by_jobs_run(app, demo, monkeypatch):
-    crash_at(monkeypatch, pki_ca, "sign_certificate")
+    crash_at(monkeypatch, pki_signer.Signer, "certificate")
     with pytest.raises(Crash):
         issue(demo)
     reservation = only_reservation()

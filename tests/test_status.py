@@ -12,6 +12,9 @@ from services import ca_store, issuance, status
 from services.errors import DomainError
 from tests.conftest import last_sms, move_clock
 
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
+
 PASSWORD = "Blue!sky42x"
 
 

@@ -39,10 +39,14 @@ def cli(app):
 
 # -- ca, db, jobs -------------------------------------------------------------------------
 
-def test_ca_init_creates_once_then_changes_nothing(app, cli):
+def test_ca_init_creates_once_then_changes_nothing(app, cli, tmp_path):
     shutil.rmtree(app.config["INSTANCE"] / "ca")
     ca_store.forget_ca()
-    first = cli("ca", "init")
+    refused = cli("ca", "init")
+    assert refused.exit_code == 1 and "--root-out" in refused.output
+    (tmp_path / "passphrase").write_text("a long root passphrase\n")
+    first = cli("ca", "init", "--root-out", str(tmp_path / "root-ca"),
+                "--root-passphrase-file", str(tmp_path / "passphrase"))
     assert first.exit_code == 0, first.output
     assert "Created the CA." in first.output
     root_pem = (app.config["INSTANCE"] / "ca" / "root.crt").read_bytes()
@@ -56,7 +60,8 @@ def test_ca_init_creates_once_then_changes_nothing(app, cli):
     assert fingerprints["root"] == root.fingerprint(hashes.SHA256()).hex(":").upper()
     assert (app.config["INSTANCE"] / "ca" / "root.crt").read_bytes() == root_pem
     assert re.findall(r"SHA-256 \S+", first.output) == re.findall(r"SHA-256 \S+", second.output)
-    assert oct((app.config["INSTANCE"] / "ca" / "root.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "root-ca" / "root.key").stat().st_mode & 0o777) == "0o600"
+    assert not list(app.config["INSTANCE"].rglob("root.key"))
 
 
 def test_db_upgrade_says_up_to_date(cli):

@@ -233,6 +233,18 @@ def register(app) -> None:
         return page("error.html", status=error.status, title=_("There is a problem"),
                     message=message_for(error))
 
+    from pki.errors import PkiError
+
+    @app.errorhandler(PkiError)
+    def _pki_error(error):
+        """The signer (an HSM, say) could not sign: a 503 that says to try again. Any other
+        PkiError here is a bug: the 500 page."""
+        if error.code in ("signer_unavailable", "signer_failed"):
+            app.logger.error("CA signer: %s", error)
+            return _domain_error(DomainError(error.code, status=503))
+        app.logger.error("Unexpected PKI error", exc_info=error)
+        return _server_error(error)
+
     from werkzeug.exceptions import HTTPException
 
     titles = {404: _l("Page not found"), 405: _l("Page not found"),

@@ -3,6 +3,7 @@ the web pages."""
 import getpass
 import io
 import json
+import secrets as secrets_module
 import sys
 import zipfile
 from pathlib import Path
@@ -13,11 +14,13 @@ from flask.cli import AppGroup
 
 from models import Customer, db
 from models.migrations import MIGRATIONS, current_version, upgrade
+from pki.ca import fingerprint as pki_fingerprint
 from pki.profile import CERT_TYPES, KST
 from services import (
     audit,
     ca_overview,
     ca_store,
+    ceremony,
     checkpoints,
     clock,
     customers,
@@ -56,14 +59,105 @@ def db_upgrade():
 ca_cli = AppGroup("ca", help="The certificate authority.")
 
 
+def _root_passphrase(passphrase_file, confirm: bool = False) -> bytes:
+    """The root key's passphrase: from a file (its first line), or typed at the terminal."""
+    if passphrase_file:
+        lines = Path(passphrase_file).read_bytes().splitlines()
+        return lines[0] if lines else b""
+    return click.prompt("Root key passphrase", hide_input=True,
+                        confirmation_prompt=confirm, err=True).encode()
+
+
+root_key_option = click.option("--root-key", required=True, type=click.Path(dir_okay=False),
+                               help="The offline root key file (root.key from ca init).")
+root_passphrase_option = click.option(
+    "--root-passphrase-file", type=click.Path(exists=True, dir_okay=False),
+    help="Read the root key's passphrase from this file instead of the terminal.")
+
+
 @ca_cli.command("init")
-def ca_init():
-    """Create the root CA, issuing CA and OCSP signer, unless they exist."""
-    result = ca_store.init_ca()
+@click.option("--root-out", type=click.Path(file_okay=False),
+              help="Where the root key goes (removable storage); it is not kept anywhere else.")
+@root_passphrase_option
+@click.option("--new-root-passphrase", is_flag=True,
+              help="Make up a passphrase and print it once (for a demo instance).")
+@click.option("--root-crl-days", default=ceremony.ARL_DAYS, show_default=True,
+              help="How long the root's first CRL and OCSP answers are valid.")
+@operator_option
+def ca_init(root_out, root_passphrase_file, new_root_passphrase, root_crl_days, operator):
+    """Create the root CA, issuing CA and OCSP signer, unless they exist. The root's key is
+    written to --root-out only, encrypted under a passphrase CertCenter does not store."""
+    passphrase, made_up = None, None
+    if not ca_store.exists() and root_out:
+        if new_root_passphrase:
+            made_up = secrets_module.token_urlsafe(18)
+            passphrase = made_up.encode()
+        else:
+            passphrase = _root_passphrase(root_passphrase_file, confirm=True)
+    try:
+        result = ceremony.init_ca(Path(root_out) if root_out else None, passphrase,
+                                  root_crl_days, actor="operator:" + operator)
+    except DomainError as error:
+        _fail(error)
     click.echo("Created the CA." if result.created else
                "The CA already exists; nothing was changed.")
     for name, fingerprint in result.fingerprints.items():
         click.echo(f"  {name:8} SHA-256 {fingerprint}")
+    if result.created:
+        click.echo(f"The root key is in {result.root_key}: keep it offline; only key "
+                   "ceremonies need it.")
+    if made_up:
+        click.echo(f"Root key passphrase (shown once, not stored): {made_up}")
+
+
+@ca_cli.command("sign-root-crl")
+@root_key_option
+@root_passphrase_option
+@click.option("--days", default=ceremony.ARL_DAYS, show_default=True,
+              help="Until when the root's CRL and OCSP answers are valid.")
+@operator_option
+def ca_sign_root_crl(root_key, root_passphrase_file, days, operator):
+    """Ceremony: sign the root's CRL (/pki/root.crl) and its OCSP answers for the issuing CA."""
+    try:
+        published = ceremony.sign_root_crl(Path(root_key), _root_passphrase(root_passphrase_file),
+                                           days, actor="operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Root CRL number {published.number}, valid until "
+               f"{published.next_update:%Y-%m-%d %H:%M}Z.")
+
+
+@ca_cli.command("new-issuing")
+@root_key_option
+@root_passphrase_option
+@operator_option
+def ca_new_issuing(root_key, root_passphrase_file, operator):
+    """Ceremony: re-issue the issuing CA certificate (same key and name; this version's
+    policies and URLs; fresh validity)."""
+    try:
+        cert = ceremony.new_issuing(Path(root_key), _root_passphrase(root_passphrase_file),
+                                    actor="operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"New issuing CA certificate {cert.serial_number:x}, valid until "
+               f"{cert.not_valid_after_utc:%Y-%m-%d}; SHA-256 {pki_fingerprint(cert)}")
+
+
+@ca_cli.command("move-root-out")
+@click.option("--root-out", required=True, type=click.Path(file_okay=False),
+              help="Where the root key goes (removable storage).")
+@root_passphrase_option
+@operator_option
+def ca_move_root_out(root_out, root_passphrase_file, operator):
+    """Migration for a CA made before the root went offline: move the root key out of the
+    instance folder and re-issue the issuing CA certificate with the same key and name."""
+    try:
+        path = ceremony.move_root_out(Path(root_out), _root_passphrase(root_passphrase_file, True),
+                                      actor="operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"The root key is now only in {path}; the issuing CA certificate was re-issued "
+               "and the root's CRL published.")
 
 
 @ca_cli.command("status")
@@ -75,11 +169,17 @@ def ca_status():
     for cert in seen.certificates:
         click.echo(f"  {cert.role:8} {cert.subject}")
         click.echo(f"           SHA-256 {cert.fingerprint}; valid until {cert.not_after:%Y-%m-%d %H:%M}Z")
+        click.echo(f"           key: {cert.key}")
+    click.echo(f"Root CRL (ARL): number {seen.root_crl.number}, nextUpdate "
+               f"{seen.root_crl.next_update:%Y-%m-%d %H:%M}Z" if seen.root_crl
+               else "Root CRL (ARL): none published yet")
+    if seen.root_warning:
+        click.echo(f"  {seen.root_warning}")
     click.echo(f"CRL: number {seen.crl_number}, nextUpdate {seen.crl_next_update:%Y-%m-%d %H:%M}Z"
                if seen.crl_number else "CRL: none published yet")
     click.echo(f"  status changes not on it yet: {seen.unpublished_changes}")
-    click.echo(f"Signed: {seen.signed_certificates} certificates (since reservations were kept), "
-               f"{seen.signed_crls} CRLs")
+    click.echo("Signed by the online keys: " + ", ".join(
+        f"{count} {kind}" for kind, count in seen.signed.items()))
     click.echo(f"Interrupted issuances waiting for jobs run: {seen.unsettled_reservations}")
     checkpoint = seen.checkpoint
     click.echo(f"Audit: {seen.audit_events} events; " + (

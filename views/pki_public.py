@@ -38,17 +38,30 @@ def _max_age(next_update, ceiling: int) -> int:
     return max(0, min(ceiling, int((next_update - clock.now()).total_seconds())))
 
 
+def _crl_response(der: bytes, this_update, next_update) -> Response:
+    response = Response(der, mimetype="application/pkix-crl")
+    response.set_etag(hashlib.sha256(der).hexdigest()[:32])
+    response.last_modified = clock.aware(this_update)
+    response.expires = clock.aware(next_update)
+    response.headers["Cache-Control"] = (f"public, max-age={_max_age(next_update, CRL_MAX_AGE)}"
+                                         ", must-revalidate")
+    return response.make_conditional(request)
+
+
 @bp.get("/pki/issuing.crl")
 def crl():
     latest = status.latest_crl()
-    der = bytes(latest.der)
-    response = Response(der, mimetype="application/pkix-crl")
-    response.set_etag(hashlib.sha256(der).hexdigest()[:32])
-    response.last_modified = clock.aware(latest.this_update)
-    response.expires = clock.aware(latest.next_update)
-    response.headers["Cache-Control"] = (f"public, max-age={_max_age(latest.next_update, CRL_MAX_AGE)}"
-                                         ", must-revalidate")
-    return response.make_conditional(request)
+    return _crl_response(bytes(latest.der), latest.this_update, latest.next_update)
+
+
+@bp.get("/pki/root.crl")
+def root_crl():
+    """The root's CRL (ARL), as the last key ceremony signed it."""
+    latest = ca_store.root_crl()
+    if latest is None:
+        return Response("The root CA has published no CRL yet.\n", status=404,
+                        mimetype="text/plain")
+    return _crl_response(latest.der, latest.this_update, latest.next_update)
 
 
 @bp.get("/pki/audit-checkpoint")

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from pki import ca, profile, serials  # noqa: E402
@@ -27,13 +29,27 @@ def vectors() -> Path:
     return VECTORS
 
 
+@dataclass
+class Hierarchy:
+    """A whole CA, the root's key included (the tests play every part of a ceremony)."""
+    root_cert: x509.Certificate
+    root_key: object
+    issuing_cert: x509.Certificate
+    issuing_key: object
+    ocsp_cert: x509.Certificate
+    ocsp_key: object
+
+
+def hierarchy(root_cert, root_key, now: dt.datetime) -> Hierarchy:
+    issuing_cert, issuing_key = ca.create_issuing(ORG, root_cert, root_key, profile.DEFAULT_POLICY_ARC, now)
+    ocsp_cert, ocsp_key = ca.create_ocsp_signer(ORG, issuing_cert, issuing_key, now)
+    return Hierarchy(root_cert, root_key, issuing_cert, issuing_key, ocsp_cert, ocsp_key)
+
+
 @pytest.fixture(scope="session")
-def ca_keys() -> ca.CaKeys:
+def ca_keys() -> Hierarchy:
     # RSA-3072 key generation is the slow part of the suite; certificates are immutable, so share them.
-    root_cert, root_key = ca.create_root(ORG, NOW)
-    issuing_cert, issuing_key = ca.create_issuing(ORG, root_cert, root_key, profile.DEFAULT_POLICY_ARC, NOW)
-    ocsp_cert, ocsp_key = ca.create_ocsp_signer(ORG, issuing_cert, issuing_key, NOW)
-    return ca.CaKeys(root_cert, root_key, issuing_cert, issuing_key, ocsp_cert, ocsp_key)
+    return hierarchy(*ca.create_root(ORG, NOW), NOW)
 
 
 @pytest.fixture(scope="session")
@@ -65,23 +81,19 @@ def make_request(ee_key):
 
 
 @pytest.fixture(scope="session")
-def live_ca(ca_keys) -> ca.CaKeys:
+def live_ca(ca_keys) -> Hierarchy:
     """An issuing CA and OCSP signer valid on the real clock, under the session root.
 
     OpenSSL checks validity against the real clock, and the session OCSP signer (30 days from
     NOW) has long expired there; the root (20 years from NOW) has not.
     """
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    issuing_cert, issuing_key = ca.create_issuing(ORG, ca_keys.root_cert, ca_keys.root_key,
-                                                  profile.DEFAULT_POLICY_ARC, now)
-    ocsp_cert, ocsp_key = ca.create_ocsp_signer(ORG, issuing_cert, issuing_key, now)
-    return ca.CaKeys(ca_keys.root_cert, ca_keys.root_key, issuing_cert, issuing_key, ocsp_cert, ocsp_key)
+    return hierarchy(ca_keys.root_cert, ca_keys.root_key, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
 
 
 @pytest.fixture
 def issue_ee(make_request):
     """issue_ee(keys, now) -> an end-entity certificate issued by keys.issuing_cert from `now`."""
-    def issue(keys: ca.CaKeys, now: dt.datetime, **overrides):
+    def issue(keys: Hierarchy, now: dt.datetime, **overrides):
         req = make_request(not_before=now, not_after=profile.validity_end(now), **overrides)
         return ca.sign_certificate(profile.end_entity_builder(req, keys.issuing_cert), keys.issuing_key)
     return issue

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 PKI = Path(__file__).resolve().parents[2] / "pki"
-ALLOWED = {"cryptography", "pyasn1", "pyasn1_alt_modules", "pkilint"}
+ALLOWED = {"cryptography", "pyasn1", "pyasn1_alt_modules", "pkilint", "pkcs11"}
 
 
 def _imported_roots(path: Path):

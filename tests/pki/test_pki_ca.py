@@ -9,11 +9,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from pki import ca, files, lint, profile
 from pki.errors import PkiError
+from pki.signer import FileSigner
 
 
 def test_root(ca_keys):
     root = ca_keys.root_cert
-    assert ca_keys.root_key.key_size == 3072
+    assert ca_keys.root_key.public_key().key_size == 3072
     assert root.subject == root.issuer
     assert root.subject.rfc4514_string() == "CN=CertCenter Root CA,O=CertCenter,C=KR"
     bc = root.extensions.get_extension_for_class(x509.BasicConstraints)
@@ -25,7 +26,7 @@ def test_root(ca_keys):
 
 def test_issuing(ca_keys):
     issuing = ca_keys.issuing_cert
-    assert ca_keys.issuing_key.key_size == 2048
+    assert ca_keys.issuing_key.public_key().key_size == 2048
     assert issuing.issuer == ca_keys.root_cert.subject
     assert issuing.subject.rfc4514_string() == "CN=CertCenter Issuing CA 1,O=CertCenter,C=KR"
     bc = issuing.extensions.get_extension_for_class(x509.BasicConstraints)
@@ -77,15 +78,16 @@ def test_openssl_verifies_the_chain(ca_keys, make_request, tmp_path):
 
 
 def test_key_pem_round_trip(ca_keys):
-    pem = ca.encrypt_key_pem(ca_keys.issuing_key, b"correct horse")
+    pem = ca_keys.issuing_key.encrypted_pem(b"correct horse")
     assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    key = ca.load_key_pem(pem, b"correct horse")
-    assert key.private_numbers() == ca_keys.issuing_key.private_numbers()
+    key = FileSigner.load(pem, b"correct horse")
+    assert key.public_key() == ca_keys.issuing_key.public_key()
+    assert key.sign(b"x") == ca_keys.issuing_key.sign(b"x")
     with pytest.raises(PkiError) as e:
-        ca.load_key_pem(pem, b"wrong")
+        FileSigner.load(pem, b"wrong")
     assert e.value.code == "ca_passphrase_incorrect"
     with pytest.raises(PkiError) as e:
-        ca.load_key_pem(b"garbage", b"correct horse")
+        FileSigner.load(b"garbage", b"correct horse")
     assert e.value.code == "ca_key_unreadable"
 
 

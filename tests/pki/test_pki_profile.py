@@ -30,7 +30,8 @@ def test_policy_oid_and_urls():
     assert profile.policy_oid("1.2.3", t).dotted_string == "1.2.3.1.1.5"
     urls = profile.urls_for("https://cc.example.kr/")
     assert urls == profile.Urls("https://cc.example.kr/pki/issuing.crl", "https://cc.example.kr/ocsp",
-                                "https://cc.example.kr/pki/issuing.crt")
+                                "https://cc.example.kr/pki/issuing.crt",
+                                "https://cc.example.kr/pki/root.crl", "https://cc.example.kr/pki/root.crt")
 
 
 def test_default_arc_components_fit_28_bits():
