@@ -2,7 +2,8 @@
 
 The claim belongs in the transaction of the action it guards (`once` below): a press whose
 work never committed — the process died, the work failed — leaves no claim behind, so the next
-press tries again instead of finding the button used up."""
+press tries again instead of finding the button used up. `not_done` stops a later press before
+it does the work again."""
 from peewee import IntegrityError
 
 from models import AttemptCounter, db
@@ -29,4 +30,13 @@ def once(key: str | None) -> None:
     """Inside the action's transaction: claim `key`, or raise DomainError("already_done")
     (409) when an earlier press of the same button already did the action. No key: no claim."""
     if key is not None and not claim_once(key):
+        raise DomainError("already_done", status=409)
+
+
+def not_done(key: str | None) -> None:
+    """Before the action's work: raise DomainError("already_done") (409) when an earlier press
+    of the same button already did it, so that a press after it stops before the work (a
+    signature) rather than at its claim. Presses at the same moment both pass here: the claim
+    in `once` decides between them."""
+    if key is not None and done(key):
         raise DomainError("already_done", status=409)

@@ -217,10 +217,23 @@ def read_csr(data: bytes) -> x509.CertificateSigningRequest:
 
 @dataclass
 class Issued:
+    """A certificate signed and delivered: its files, their single-use links (none when
+    downloads were not offered) and the certificate it replaces (revoked by a reissue, still
+    valid after a renewal)."""
     certificate: Certificate
     files: list                          # (kind, filename, media type, bytes)
     links: list = field(default_factory=list)
     replaced: Certificate | None = None
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    """What goes into the customer's files beside the certificate: the private key and its
+    password make a PKCS#12, an encrypted signPri.key an NPKI folder. Empty when the key
+    stays with the customer (a CSR, or a same-key renewal after a signature login)."""
+    private_key: object = None
+    password: str | None = None
+    signpri: bytes | None = None
 
 
 def _identity_number(customer: Customer, idn: str) -> str:
@@ -248,15 +261,16 @@ def _unique_digits(customer: Customer, now) -> str:
             return digits
 
 
-def new_key(customer: Customer, idn: str, password: str):
-    """A key made here for `customer`: (key, randomNum, npkiIdentifyData with the VID of
-    `idn`, which is checked against the customer first)."""
+def new_key(customer: Customer, idn: str, password: str) -> tuple[KeyFiles, bytes]:
+    """A key made here for `customer`: the key with its signPri.key encrypted under
+    `password`, and the npkiIdentifyData with the VID of `idn` (checked against the customer
+    first)."""
     identity_number = _identity_number(customer, idn or "")
     check_new_password(password, password)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     random_num = os.urandom(20)
-    return key, random_num, npki.identify_data(
-        customer.name, npki.compute_vid(identity_number, random_num))
+    return (KeyFiles(key, password, npki.encrypt_private_key(key, password, random_num)),
+            npki.identify_data(customer.name, npki.compute_vid(identity_number, random_num)))
 
 
 def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
@@ -277,61 +291,83 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
     if (password is None) == (csr_der is None):
         raise ValueError("give exactly one of password and csr_der")
     if password is not None:
-        key, random_num, identify_data = new_key(customer, idn, password)
-        public_key = key.public_key()
+        keys, identify_data = new_key(customer, idn, password)
+        public_key = keys.private_key.public_key()
     else:
         _identity_number(customer, idn)
-        key, public_key, random_num, identify_data = None, read_csr(csr_der).public_key(), None, None
+        keys, public_key, identify_data = KeyFiles(), read_csr(csr_der).public_key(), None
 
     now = clock.now()
-    not_after = step.keeps_expiry or clock.naive(validity_end(clock.aware(now)))
-    cert = sign_end_entity(customer, step.cert_type, public_key, identify_data, now, not_after,
-                           _unique_digits(customer, now), actor)
-    signpri = npki.encrypt_private_key(key, password, random_num) if key is not None else None
-    files = certificate_files(cert, key=key, password=password, signpri=signpri)
+    superseded = []
 
-    # 5. store, and 6. audit, in one transaction
-    try:
-        with db.atomic():
-            flows.once(once)
-            # Every certificate of the type still in force is superseded: the current one,
-            # and a renewed predecessor still running out its days.
-            superseded = list(in_force(customer, type_id))
-            if step.current and step.current.id not in {c.id for c in superseded}:
+    def store(cert: x509.Certificate) -> Certificate:
+        # Every certificate of the type still in force is superseded: the current one,
+        # and a renewed predecessor still running out its days.
+        superseded.extend(in_force(customer, type_id))
+        if step.current and step.current.id not in {c.id for c in superseded}:
+            raise DomainError("issue_conflict", status=409)
+        for old in superseded:
+            updated = Certificate.update(
+                status="revoked", revoked_at=now, revocation_reason="superseded",
+                status_changed_at=now, current_slot=None).where(
+                (Certificate.id == old.id)
+                & (Certificate.status.in_(["valid", "suspended"]))).execute()
+            if not updated:
                 raise DomainError("issue_conflict", status=409)
-            for old in superseded:
-                updated = Certificate.update(
-                    status="revoked", revoked_at=now, revocation_reason="superseded",
-                    status_changed_at=now, current_slot=None).where(
-                    (Certificate.id == old.id)
-                    & (Certificate.status.in_(["valid", "suspended"]))).execute()
-                if not updated:
-                    raise DomainError("issue_conflict", status=409)
-            Certificate.update(current_slot=None).where(
-                Certificate.current_slot == _slot(customer, type_id)).execute()
-            record = store_certificate(cert, customer, type_id, key_generated_here=key is not None)
-            for old in superseded:
-                Certificate.update(replaced_by=record).where(Certificate.id == old.id).execute()
-                audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
-                             replaced_by=record.serial)
-                note_change(old.serial)
-            replaced = step.current
-            if replaced is not None and replaced.not_after == record.not_after:
-                _carry_on(replaced, record)
-            if step.cert_type.needs_approval:
-                CertificateRequest.update(status="issued", certificate=record).where(
-                    (CertificateRequest.customer == customer)
-                    & (CertificateRequest.cert_type == type_id)
-                    & (CertificateRequest.status == "approved")).execute()
-            links = [downloads.create(record, kind, name, media, content)
-                     for kind, name, media, content in files] if offer_downloads else []
-            audit.record(actor, "certificate.issue", record.serial, customer=customer.code,
-                         cert_type=type_id, reissue=bool(replaced),
-                         key_generated_here=key is not None)
+        Certificate.update(current_slot=None).where(
+            Certificate.current_slot == _slot(customer, type_id)).execute()
+        record = store_certificate(cert, customer, type_id,
+                                   key_generated_here=password is not None)
+        for old in superseded:
+            Certificate.update(replaced_by=record).where(Certificate.id == old.id).execute()
+            audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
+                         replaced_by=record.serial)
+            note_change(old.serial)
+        if step.current is not None and step.current.not_after == record.not_after:
+            _carry_on(step.current, record)
+        if step.cert_type.needs_approval:
+            CertificateRequest.update(status="issued", certificate=record).where(
+                (CertificateRequest.customer == customer)
+                & (CertificateRequest.cert_type == type_id)
+                & (CertificateRequest.status == "approved")).execute()
+        audit.record(actor, "certificate.issue", record.serial, customer=customer.code,
+                     cert_type=type_id, reissue=bool(step.current),
+                     key_generated_here=password is not None)
+        return record
+
+    try:
+        issued = sign_and_deliver(
+            customer, step.cert_type, public_key, identify_data, now,
+            step.keeps_expiry or clock.naive(validity_end(clock.aware(now))),
+            _unique_digits(customer, now), actor, keys, store=store, once=once,
+            offer_downloads=offer_downloads, replaced=step.current)
     except IntegrityError:
         raise DomainError("issue_conflict", status=409) from None
     if superseded:
         publish_crl()               # relying parties see the superseded one revoked at once
+    return issued
+
+
+def sign_and_deliver(customer: Customer, kind: CertType, public_key,
+                     identify_data: bytes | None, not_before, not_after, unique_digits: str,
+                     actor: str, keys: KeyFiles, *, store, once: str | None = None,
+                     offer_downloads: bool = True,
+                     replaced: Certificate | None = None) -> Issued:
+    """The one path from signature to customer, for issue, reissue and renewal alike: sign
+    (sign_end_entity), make the customer's files (certificate_files with `keys`), then in one
+    transaction claim the confirm press (`once`, services.flows), let `store(cert)` record
+    the certificate (store_certificate, what it replaces, its audit event) and put the files
+    behind single-use links, unless `offer_downloads` is off (the operator CLI, automatic
+    renewal). A press that was already done stops before anything is signed."""
+    flows.not_done(once)
+    cert = sign_end_entity(customer, kind, public_key, identify_data, not_before, not_after,
+                           unique_digits, actor)
+    files = certificate_files(cert, keys)
+    with db.atomic():
+        flows.once(once)
+        record = store(cert)
+        links = [downloads.create(record, name_kind, name, media, content)
+                 for name_kind, name, media, content in files] if offer_downloads else []
     return Issued(record, files, links, replaced)
 
 
@@ -395,19 +431,20 @@ def store_certificate(cert: x509.Certificate, customer: Customer, type_id: str, 
         created_at=clock.now())
 
 
-def certificate_files(cert: x509.Certificate, *, key=None, password: str | None = None,
-                      signpri: bytes | None = None) -> list[tuple]:
+def certificate_files(cert: x509.Certificate, keys: KeyFiles) -> list[tuple]:
     """(kind, filename, media type, bytes) for every file the customer may download: an NPKI
     folder when there is an encrypted signPri.key to put beside the certificate, a PKCS#12
     when the key and its password are at hand, and always the certificate and chain."""
     chain, ca_org = ca_store.chain(), settings.current().ca_org
     serial = serial_hex(cert.serial_number)
     found = []
-    if signpri is not None:
-        found.append(("npki", "NPKI.zip", "application/zip", npki.npki_zip(cert, signpri, ca_org)))
-    if key is not None and password is not None:
+    if keys.signpri is not None:
+        found.append(("npki", "NPKI.zip", "application/zip",
+                      npki.npki_zip(cert, keys.signpri, ca_org)))
+    if keys.private_key is not None and keys.password is not None:
         found.append(("p12", f"{serial}.p12", "application/x-pkcs12",
-                      pki_files.pkcs12(key, cert, chain, password, cert.subject.rfc4514_string())))
+                      pki_files.pkcs12(keys.private_key, cert, chain, keys.password,
+                                       cert.subject.rfc4514_string())))
     return found + [
         ("cert", f"{serial}.crt", "application/pkix-cert", pki_files.cert_der(cert)),
         ("chain", "chain.pem", "application/x-pem-file", pki_files.chain_pem(chain))]

@@ -11,7 +11,6 @@ same public key 7, 14 or 30 days before expiry and tells the customer.
 import base64
 import datetime as dt
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 
 from cryptography import x509
@@ -22,7 +21,7 @@ from models import Certificate, Customer, db
 from pki import bundle, npki
 from pki.errors import PkiError
 from pki.profile import CERT_TYPES, KST, add_years
-from services import audit, clock, downloads, flows, issuance, secrets
+from services import audit, clock, issuance, secrets
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
@@ -97,15 +96,6 @@ def refusal(cert: Certificate) -> DomainError | None:
 
 # -- renewing --------------------------------------------------------------------------------
 
-@dataclass
-class HeldKey:
-    """The key a customer opened at certificate login, for a same-key renewal: their
-    encrypted signPri.key (when they brought an NPKI folder), the key and its password."""
-    private_key: object
-    password: str
-    signpri: bytes | None = None
-
-
 HELD_KEY_MAX = 3000   # characters (RSA-2048: about 2,450): the cookie must stay under 4 KB
 
 
@@ -124,7 +114,9 @@ def seal_held_key(opened, password: str) -> str | None:
     return sealed if len(sealed) <= HELD_KEY_MAX else None
 
 
-def open_held_key(sealed: str | None) -> HeldKey | None:
+def open_held_key(sealed: str | None) -> issuance.KeyFiles | None:
+    """The key a customer opened at certificate login, for a same-key renewal's files: the
+    key, its password and their encrypted signPri.key (when they brought an NPKI folder)."""
     plain = secrets.decrypt("renewal-held-key", sealed or "")
     if plain is None:
         return None
@@ -134,7 +126,7 @@ def open_held_key(sealed: str | None) -> HeldKey | None:
         key, _random_num = npki.read_private_key(signpri, held["password"])
     except PkiError:
         return None
-    return HeldKey(key, held["password"], signpri if held["npki"] else None)
+    return issuance.KeyFiles(key, held["password"], signpri if held["npki"] else None)
 
 
 def _claim(cert: Certificate, automatic: bool) -> None:
@@ -167,7 +159,7 @@ def _unique_digits(cert: x509.Certificate) -> str:
 
 
 def renew_certificate(old: Certificate, actor: str, *, new_password: str | None = None,
-                      idn: str | None = None, held: HeldKey | None = None,
+                      idn: str | None = None, held: issuance.KeyFiles | None = None,
                       auto_renew_days: int | None = None, automatic: bool = False,
                       offer_downloads: bool = True, once: str | None = None) -> issuance.Issued:
     """Renew `old`. With `new_password` (and the `idn` the VID is computed from), a new key
@@ -184,10 +176,10 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
     customer: Customer = old.customer
     old_x509 = x509.load_der_x509_certificate(bytes(old.der))
     if new_password is not None:
-        key, random_num, identify_data = issuance.new_key(customer, idn, new_password)
-        public_key = key.public_key()
+        keys, identify_data = issuance.new_key(customer, idn, new_password)
+        public_key = keys.private_key.public_key()
     else:
-        key, random_num, public_key = None, None, old_x509.public_key()
+        keys, public_key = held or issuance.KeyFiles(), old_x509.public_key()
         if held is not None and not bundle.key_matches(held.private_key, old_x509):
             raise DomainError("key_mismatch")
         try:
@@ -196,48 +188,38 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
             found = None
         # Same key, same randomNum, same person: the VID stays; the name is today's.
         identify_data = npki.identify_data(customer.name, found[1]) if found else None
+
+    def store(cert: x509.Certificate) -> Certificate:
+        Certificate.update(current_slot=None).where(Certificate.id == old.id).execute()
+        record = issuance.store_certificate(cert, customer, old.cert_type,
+                                            key_generated_here=new_password is not None)
+        record.auto_renew_days = auto_renew_days
+        record.save()
+        # Revoked or suspended while it was being signed: no successor for it.
+        moved = Certificate.update(replaced_by=record, renewal_started_at=None,
+                                   auto_renew_days=None).where(
+            (Certificate.id == old.id) & Certificate.replaced_by.is_null()
+            & (Certificate.status == "valid")).execute()
+        if not moved:
+            raise refusal(Certificate.get_by_id(old.id)) or DomainError("renew_conflict",
+                                                                        status=409)
+        audit.record(actor, "certificate.renew", record.serial, renewed=old.serial,
+                     customer=customer.code, same_key=new_password is None,
+                     auto_renew_days=auto_renew_days)
+        return record
+
     _claim(old, automatic)
     try:
-        now = clock.now()
-        cert = issuance.sign_end_entity(customer, CERT_TYPES[old.cert_type], public_key,
-                                        identify_data, now, renewal_end(old),
-                                        _unique_digits(old_x509), actor)
-        if key is not None:
-            files = issuance.certificate_files(
-                cert, key=key, password=new_password,
-                signpri=npki.encrypt_private_key(key, new_password, random_num))
-        elif held is not None:
-            files = issuance.certificate_files(cert, key=held.private_key,
-                                               password=held.password, signpri=held.signpri)
-        else:
-            files = issuance.certificate_files(cert)
-        with db.atomic():
-            flows.once(once)
-            Certificate.update(current_slot=None).where(Certificate.id == old.id).execute()
-            record = issuance.store_certificate(cert, customer, old.cert_type,
-                                                key_generated_here=key is not None)
-            record.auto_renew_days = auto_renew_days
-            record.save()
-            # Revoked or suspended while it was being signed: no successor for it.
-            moved = Certificate.update(replaced_by=record, renewal_started_at=None,
-                                       auto_renew_days=None).where(
-                (Certificate.id == old.id) & Certificate.replaced_by.is_null()
-                & (Certificate.status == "valid")).execute()
-            if not moved:
-                raise refusal(Certificate.get_by_id(old.id)) or DomainError("renew_conflict",
-                                                                            status=409)
-            links = [downloads.create(record, kind, name, media, content)
-                     for kind, name, media, content in files] if offer_downloads else []
-            audit.record(actor, "certificate.renew", record.serial, renewed=old.serial,
-                         customer=customer.code, same_key=key is None,
-                         auto_renew_days=auto_renew_days)
+        return issuance.sign_and_deliver(
+            customer, CERT_TYPES[old.cert_type], public_key, identify_data, clock.now(),
+            renewal_end(old), _unique_digits(old_x509), actor, keys, store=store, once=once,
+            offer_downloads=offer_downloads, replaced=old)
     except IntegrityError:           # the unique current slot: another renewal got there
         _release(old)
         raise DomainError("renew_conflict", status=409) from None
     except BaseException:
         _release(old)
         raise
-    return issuance.Issued(record, files, links, None)
 
 
 # -- automatic renewal -------------------------------------------------------------------------

@@ -45,11 +45,11 @@ def spki(cert: x509.Certificate) -> bytes:
                                           serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def held_npki(files) -> renewal.HeldKey:
+def held_npki(files) -> issuance.KeyFiles:
     with zipfile.ZipFile(io.BytesIO(files["npki"])) as archive:
         signpri = next(archive.read(n) for n in archive.namelist() if n.endswith("signPri.key"))
     key, _random = npki.read_private_key(signpri, PASSWORD)
-    return renewal.HeldKey(key, PASSWORD, signpri)
+    return issuance.KeyFiles(key, PASSWORD, signpri)
 
 
 def refusal_code(cert):

@@ -4,15 +4,15 @@ The flow's answers live in the session; the password only encrypted."""
 import base64
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Blueprint, request, session, url_for
+from flask import Blueprint, request, session
 
-from models import Certificate, Customer
+from models import Customer
 from pki.csr import MAX_CSR_BYTES
 from pki.profile import CERT_TYPES
 from services import issuance, secrets
 from services.errors import DomainError
 from services.passwords import check_new_password
-from views import FlowAnswers, error_list, go, page, reverify_unless_fresh, verified
+from views import FlowAnswers, confirm, error_list, go, page, verified
 from views.forms import ConfirmForm, CsrForm, KeyForm, PasswordForm, TermsForm, TypeForm
 
 bp = Blueprint("issue", __name__, url_prefix="/issue")
@@ -164,45 +164,21 @@ def check(customer, plan):
     if answers["key"] == "csr" and not answers.get("csr"):
         return go("issue.csr")
     form = ConfirmForm()
-    if form.validate_on_submit():
-        return reverify_unless_fresh("issue.check") or _issue(customer, plan, answers, form)
-    return _ask("issue/check.html", form, plan=plan)
 
+    def check_page(error=None):
+        return _ask("issue/check.html", form, error_list(error) if error else None, plan=plan,
+                    status=error.status if error else None)
 
-def _issue(customer, plan, answers, form):
-    password = ANSWERS.opened("password") if answers["key"] == "generate" else None
-    if answers["key"] == "generate" and password is None:
-        return go("issue.password")
-    idn = secrets.decrypt("session-idn", session.get("idn", ""))
-    try:
-        issued = issuance.issue_certificate(
-            customer, plan.cert_type.id, idn=(idn or b"").decode(), actor="customer:" + customer.code,
-            password=password,
-            csr_der=base64.b64decode(answers["csr"]) if answers.get("csr") else None,
-            once="issue:" + answers["flow"])
-    except DomainError as error:
-        if error.code == "already_done":
-            return go("issue.done")             # a second click of the same confirm button
-        return _ask("issue/check.html", form, error_list(error), plan=plan, status=error.status)
-    session.pop("issue", None)
-    session["issued"] = {"serial": issued.certificate.serial,
-                         "reissue": issued.replaced is not None,
-                         "links": [(link.kind, link.token, link.filename, link.size)
-                                   for link in issued.links]}
-    return go("issue.done")
+    def issue(password, idn, once):
+        return issuance.issue_certificate(
+            customer, plan.cert_type.id, idn=idn, actor="customer:" + customer.code,
+            password=password, once=once,
+            csr_der=base64.b64decode(answers["csr"]) if answers["key"] == "csr" else None)
+    return confirm.confirm(ANSWERS, form, check_page, issue,
+                           new_key=answers["key"] == "generate")
 
 
 @bp.get("/done")
 @verified("mycerts.index")
 def done(customer):
-    issued = session.get("issued")
-    if not issued:
-        return go("mycerts.index")
-    certificate = issuance.certificates_of(customer).where(
-        Certificate.serial == issued["serial"]).first()
-    links = [{"kind": kind, "filename": name, "size": size,
-              "url": url_for("downloads.take", token=token)}
-             for kind, token, name, size in issued["links"]]
-    return page("issue/done.html", certificate=certificate, links=links,
-                action="reissue" if issued["reissue"] else "issue",
-                cert_type=CERT_TYPES[certificate.cert_type])
+    return confirm.done(customer, "issue")

@@ -15,7 +15,7 @@ from pki.profile import CERT_TYPES
 from services import clock, renewal, secrets, verification
 from services.errors import DomainError
 from services.passwords import check_new_password
-from views import FlowAnswers, error_list, go, page, reverify_unless_fresh, verified
+from views import FlowAnswers, confirm, error_list, go, page, verified
 from views.forms import AutomaticChoiceForm, ConfirmForm, PasswordForm, RenewKeyForm
 from views.messages import message_for
 from views.possession import files_step, signature_step, way_step
@@ -153,47 +153,21 @@ def check(customer, cert):
     if answers["key"] == "new" and not answers.get("password"):
         return go("renew.password")
     form = ConfirmForm()
-    if form.validate_on_submit():
-        return reverify_unless_fresh("renew.check") or _renew(customer, cert, answers, form)
-    return page("renew/check.html", form=form, **_context(cert))
 
+    def check_page(error=None):
+        return page("renew/check.html", status=error.status if error else None,
+                    errors=error_list(error) if error else None, form=form, **_context(cert))
 
-def _renew(customer, cert, answers, form):
-    options = {}
-    if answers["key"] == "new":
-        password = ANSWERS.opened("password")
-        if password is None:
-            return go("renew.password")
-        options["new_password"] = password
-        options["idn"] = (secrets.decrypt("session-idn", session.get("idn", "")) or b"").decode()
-    else:
-        options["held"] = renewal.open_held_key(answers.get("held"))
-    try:
-        renewed = renewal.renew_certificate(cert, "customer:" + customer.code,
-                                            once="renew:" + answers["flow"], **options)
-    except DomainError as error:
-        if error.code == "already_done":
-            return go("renew.done")          # a second click of the same confirm button
-        return page("renew/check.html", status=error.status, errors=error_list(error),
-                    form=form, **_context(cert))
-    session.pop("renew", None)
-    session["renewed"] = {"serial": renewed.certificate.serial, "old": cert.serial,
-                          "links": [(link.kind, link.token, link.filename, link.size)
-                                    for link in renewed.links]}
-    return go("renew.done")
+    def renew(password, idn, once):
+        if answers["key"] == "same":
+            return renewal.renew_certificate(cert, "customer:" + customer.code, once=once,
+                                             held=renewal.open_held_key(answers.get("held")))
+        return renewal.renew_certificate(cert, "customer:" + customer.code, once=once,
+                                         new_password=password, idn=idn)
+    return confirm.confirm(ANSWERS, form, check_page, renew, new_key=answers["key"] == "new")
 
 
 @bp.get("/done")
 @verified("mycerts.index")
 def done(customer):
-    renewed = session.get("renewed")
-    certificate = renewed and Certificate.get_or_none(
-        (Certificate.serial == renewed["serial"]) & (Certificate.customer == customer))
-    if not certificate:
-        return go("mycerts.index")
-    old = Certificate.get(Certificate.serial == renewed["old"])
-    links = [{"kind": kind, "filename": name, "size": size,
-              "url": url_for("downloads.take", token=token)}
-             for kind, token, name, size in renewed["links"]]
-    return page("issue/done.html", certificate=certificate, links=links, action="renew",
-                old=old, cert_type=CERT_TYPES[certificate.cert_type])
+    return confirm.done(customer, "renew")
