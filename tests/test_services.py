@@ -14,6 +14,9 @@ from services.errors import DomainError
 from services.verification import IdentityClaim
 from tests.conftest import last_sms, move_clock, sms_code
 
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
+
 GOOD = IdentityClaim("홍길동", "900101-1234567", "110-123-456789", "1234")
 PASSWORD = "Blue!sky42x"
 

@@ -30,6 +30,9 @@ from tests.test_web_support import (
     verify_person_by_sms,
 )
 
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
+
 SERIAL = re.compile(r"\b[0-9a-f]{40}\b")
 
 

@@ -20,6 +20,9 @@ from tests.conftest import move_clock, text, verify_by_sms
 from tests.test_renewal import PASSWORD, RRN, expiry, set_kst
 from tests.test_web_support import english, error_summary, h1, title
 
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
+
 NEW_PASSWORD = "Green#leaf73y"
 
 

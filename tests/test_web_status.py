@@ -10,6 +10,9 @@ from tests.conftest import BUSINESS, move_clock, sms_code, text, verify_by_sms
 from tests.test_renewal import expiry, set_kst
 from tests.test_web_support import english, error_summary, h1
 
+# Every signature here is made once with the CA keys in files and once in a PKCS#11 token.
+pytestmark = pytest.mark.both_backends
+
 PASSWORD = "Blue!sky42x"
 
 
