@@ -16,6 +16,7 @@ from models.tables import (  # noqa: F401
     Download,
     Notification,
     OneTimeCode,
+    Operator,
     RegisteredCertificate,
     Reminder,
     SerialReservation,

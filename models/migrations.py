@@ -8,6 +8,7 @@ from models.tables import (
     ALL_TABLES,
     AuditCheckpoint,
     Crl,
+    Operator,
     RegisteredCertificate,
     Reminder,
     SerialReservation,
@@ -75,6 +76,10 @@ def _v9_signing_tally(database):
     database.create_tables([SigningTally])
 
 
+def _v10_operators(database):
+    database.create_tables([Operator])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -95,6 +100,7 @@ MIGRATIONS = [
         "serial_reservation: no signature without a record",
      _v8_audit_checkpoints),
     (9, "signing_tally: signatures made by the online CA keys, per kind", _v9_signing_tally),
+    (10, "operator: the bank's staff who use the console", _v10_operators),
 ]
 
 

@@ -175,6 +175,22 @@ class AuditCheckpoint(BaseModel):
     signer = CharField(max_length=64)   # SHA-256 fingerprint of the signing certificate
 
 
+class Operator(BaseModel):
+    """A member of the bank's staff who works in the console (/ops), with one role. Enrolled
+    through a one-time link: until then there is no password and no authenticator."""
+    name = CharField(unique=True)
+    role = CharField()                              # support | ra-officer | auditor | admin
+    password_hash = TextField(null=True)            # scrypt, salted
+    totp_secret = TextField(null=True)              # encrypted at rest
+    totp_last_step = IntegerField(null=True)        # the last accepted TOTP time step: no replay
+    enrolment_hash = CharField(null=True, unique=True)   # keyed hash of the link's token
+    enrolment_expires_at = DateTimeField(null=True)
+    disabled_at = DateTimeField(null=True)
+    sessions_valid_from = DateTimeField(null=True)  # sessions started before this have ended
+    created_at = DateTimeField()
+    created_by = CharField()
+
+
 class SigningTally(BaseModel):
     """How many signatures the online CA keys made, per kind ("ocsp"; certificates, CRLs and
     checkpoints are counted from their own rows), for `ca status`."""
@@ -235,4 +251,4 @@ class Reminder(BaseModel):
 
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
-              UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally]
+              UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator]

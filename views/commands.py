@@ -27,6 +27,7 @@ from services import (
     files,
     issuance,
     jobs,
+    operators,
     renewal,
     secrets,
     status,
@@ -600,7 +601,55 @@ def trust_list():
                    f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
 
 
+operators_cli = AppGroup("operators", help="The bank's staff who use the console (/ops).")
+
+
+@operators_cli.command("add")
+@click.option("--name", required=True, help="Login name: lower-case letters, digits, . _ -")
+@click.option("--role", required=True, type=click.Choice(operators.ROLES))
+@operator_option
+def operators_add(name, role, operator):
+    """Add an operator; prints their one-time enrolment link (valid 24 hours)."""
+    try:
+        added, link = operators.add_operator(name, role, "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Added {added.name} ({added.role}). Enrolment link, valid 24 hours, "
+               f"for {added.name} only:\n  {link}")
+
+
+@operators_cli.command("list")
+def operators_list():
+    """Operators, their roles and whether they are enrolled, enrolling or disabled."""
+    for each in operators.operators():
+        click.echo(f"{each.name:24} {each.role:11} {operators.state(each)}")
+
+
+@operators_cli.command("disable")
+@click.argument("name")
+@operator_option
+def operators_disable(name, operator):
+    """Stop an operator: no more logins, and their sessions end now."""
+    try:
+        operators.disable_operator(name, "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Disabled {name}; their sessions have ended.")
+
+
+@operators_cli.command("reset")
+@click.argument("name")
+@operator_option
+def operators_reset(name, operator):
+    """A new enrolment link for an operator who lost their password or authenticator."""
+    try:
+        link = operators.reset_operator(name, "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"New enrolment link for {name}, valid 24 hours:\n  {link}")
+
+
 def register_commands(app) -> None:
     for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, ocsp_cli,
-                  files_cli, jobs_cli, trust_cli, audit_cli):
+                  files_cli, jobs_cli, trust_cli, audit_cli, operators_cli):
         app.cli.add_command(group)
