@@ -11,7 +11,7 @@ run: install assets translations
 	# The demo's offline root goes to root-ca/ beside the instance; its passphrase is printed once.
 	$(FLASK) ca init --root-out root-ca --new-root-passphrase
 	$(FLASK) demo seed
-	CERTCENTER_DEMO=$${CERTCENTER_DEMO:-1} $(FLASK) run --host 127.0.0.1 --port 5000
+	CERTCENTER_DEMO=$${CERTCENTER_DEMO:-1} CERTCENTER_OPS=$${CERTCENTER_OPS:-1} $(FLASK) run --host 127.0.0.1 --port 5000
 
 test: install-dev assets translations
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@
 security headers together.
 """
 import hashlib
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -73,6 +74,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMTP": smtp,
         "SMS": sms,
         "PKCS11": _pkcs11(env),
+        # The operators' console, and the client networks allowed to reach it (all when empty).
+        "OPS": env.get("CERTCENTER_OPS", "") == "1",
+        "OPS_ALLOW": [ipaddress.ip_network(item.strip(), strict=False)
+                      for item in env.get("CERTCENTER_OPS_ALLOW", "").split(",") if item.strip()],
         "TESTING": env.get("TESTING") == "1" or bool((overrides or {}).get("TESTING")),
         # Cookies: sent only over HTTPS (browsers treat 127.0.0.1 as secure too), never to
         # scripts, never on cross-site posts.

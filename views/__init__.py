@@ -198,6 +198,7 @@ def register(app) -> None:
         issue,
         main,
         mycerts,
+        ops,
         pki_public,
         possession,
         registration,
@@ -207,7 +208,7 @@ def register(app) -> None:
     )
     from views.commands import register_commands
     for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus, transfer,
-                   certfiles, possession, registration, renew):
+                   certfiles, possession, registration, renew, ops):
         app.register_blueprint(module.bp)
     app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
     register_commands(app)

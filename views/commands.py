@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from models import Customer, db
+from models import Customer, Operator, db
 from models.migrations import MIGRATIONS, current_version, upgrade
 from pki.ca import fingerprint as pki_fingerprint
 from pki.profile import CERT_TYPES, KST
@@ -288,6 +288,23 @@ def demo_seed():
         if secret:
             click.echo(f"  TOTP secret {secret}")
             click.echo(f"  {verification.totp_uri(customer, secret, 'CertCenter')}")
+    _demo_admin()
+
+
+DEMO_ADMIN = "demo.admin"
+
+
+def _demo_admin() -> None:
+    """The console's demo administrator: a fresh enrolment link until they have enrolled."""
+    admin = Operator.get_or_none(Operator.name == DEMO_ADMIN)
+    if admin is None:
+        _, link = operators.add_operator(DEMO_ADMIN, "admin", "system:demo")
+    elif operators.state(admin) != "active":
+        link = operators.reset_operator(DEMO_ADMIN, "system:demo")
+    else:
+        click.echo(f"Console (/ops): {DEMO_ADMIN} (admin) is enrolled.")
+        return
+    click.echo(f"Console (/ops): enrol {DEMO_ADMIN} (admin) within 24 hours at\n  {link}")
 
 
 requests_cli = AppGroup("requests", help="Business certificate requests.")

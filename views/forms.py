@@ -120,3 +120,13 @@ class AutomaticChoiceForm(Form):
 class AutoRenewForm(Form):
     lead_days = RadioField(choices=["7", "14", "30", "off"],
                            validators=[InputRequired(_l("Select when to renew it"))])
+
+
+class OperatorLoginForm(Form):
+    name = StringField(validators=[InputRequired(_l("Enter your name"))])
+    password = PasswordField(validators=[InputRequired(_l("Enter your password"))])
+
+
+class OperatorEnrolmentForm(Form):
+    password = PasswordField(validators=[InputRequired(_l("Choose a password"))])
+    code = StringField(validators=[InputRequired(_l("Enter the 6-digit code"))])

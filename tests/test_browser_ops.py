@@ -1,0 +1,81 @@
+"""The operators' console in a real browser, JavaScript on and off: enrolment from the link,
+login by keyboard with a password and an authenticator code, the dashboard, logout; axe-core
+on every page and error state."""
+import re
+
+import pyotp
+import pytest
+
+from models import db
+from services import clock, operators
+from tests.browser import assert_accessible, new_page, submit, tab_to
+from tests.conftest import fresh_app, move_clock
+
+PASSWORD = "quiet lantern orbit 42 maple"
+
+
+@pytest.fixture
+def app(tmp_path, ca_template):
+    """The console switched on (this module's `live` serves it)."""
+    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1")
+    db.connect(reuse_if_open=True)
+    yield application
+    if not db.is_closed():
+        db.close()
+    clock.reset()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_an_operator_enrols_logs_in_by_keyboard_and_logs_out(app, chromium, live, javascript):
+    _, link = operators.add_operator("kim.ra", "ra-officer", "test")
+    page = new_page(chromium, live, javascript)
+    page.goto(link.replace("http://127.0.0.1:5000", live))
+    assert page.locator("h1").inner_text() == "콘솔 계정 설정"
+    assert_accessible(page, "enrolment")
+    key = re.sub(r"\s", "", page.locator(".key").inner_text())
+    app_totp = pyotp.TOTP(key)
+
+    page.fill("#password", "password1234")
+    page.fill("#code", app_totp.now())
+    submit(page, javascript)
+    assert "너무 쉽게 추측할 수 있는 비밀번호입니다" in page.locator(".error-summary").inner_text()
+    assert_accessible(page, "enrolment with an error")
+    page.fill("#password", PASSWORD)
+    page.fill("#code", app_totp.now())
+    submit(page, javascript)
+    page.wait_for_url("**/ops/login")
+    assert "비밀번호와 인증 앱을 설정했습니다" in page.locator("main").inner_text()
+    assert_accessible(page, "login")
+
+    # By keyboard only: Tab to each field, type, Enter.
+    tab_to(page, "#name")
+    page.keyboard.type("kim.ra")
+    tab_to(page, "#password")
+    page.keyboard.type("not my password at all")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    if javascript:
+        page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    assert "이름 또는 비밀번호가 맞지 않습니다" in page.locator(".error-summary").inner_text()
+    assert_accessible(page, "login with an error")
+    page.fill("#name", "")
+    tab_to(page, "#name")
+    page.keyboard.type("kim.ra")
+    tab_to(page, "#password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ops/login/code")
+    assert_accessible(page, "code")
+    move_clock(seconds=30)
+    tab_to(page, "#code")
+    page.keyboard.type(app_totp.at(clock.timestamp()))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ops/")
+    assert page.locator("h1").inner_text() == "콘솔"
+    assert "승인을 기다리는 사업자 인증서 신청" in page.locator("main").inner_text()
+    assert_accessible(page, "dashboard")
+
+    tab_to(page, "header button")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ops/login")
+    assert "로그아웃했습니다" in page.locator("main").inner_text()

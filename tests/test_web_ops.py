@@ -1,0 +1,123 @@
+"""The operators' console on the web: off unless switched on, only from allowed networks,
+enrolment from the one-time link, login by password then authenticator code, its own cookie,
+sessions that end (logout, idle, disabled), and a dashboard each role sees its part of."""
+import re
+
+import pyotp
+import pytest
+
+from models import db
+from services import clock, operators
+from tests.conftest import Browserish, fresh_app, move_clock, text
+
+PASSWORD = "quiet lantern orbit 42 maple"
+
+
+@pytest.fixture
+def console(tmp_path, ca_template):
+    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1")
+    db.connect(reuse_if_open=True)
+    yield application
+    if not db.is_closed():
+        db.close()
+    clock.reset()
+
+
+def enrol(web, link_token) -> pyotp.TOTP:
+    """Enrol through the page; returns the authenticator the page set up."""
+    shown = web.get(f"/ops/enrol/{link_token}")
+    key = re.search(r'class="key" lang="en">([A-Z2-7 ]+)<', shown.get_data(as_text=True))
+    app_totp = pyotp.TOTP(key.group(1).replace(" ", ""))
+    done = web.post(f"/ops/enrol/{link_token}", {"password": PASSWORD, "code": app_totp.now()})
+    assert done.request.path == "/ops/login", text(done)
+    return app_totp
+
+
+def log_in(web, name, app_totp):
+    move_clock(seconds=30)                      # each code is accepted once
+    step = web.post("/ops/login", {"name": name, "password": PASSWORD})
+    assert step.request.path == "/ops/login/code", text(step)
+    return web.post("/ops/login/code", {"code": app_totp.at(clock.timestamp())})
+
+
+def operator_with_login(console, name="kim.ra", role="ra-officer"):
+    web = Browserish(console.test_client())
+    _, link = operators.add_operator(name, role, "test")
+    app_totp = enrol(web, link.rsplit("/", 1)[1])
+    return web, app_totp
+
+
+def test_the_console_is_off_unless_switched_on(app):
+    assert app.test_client().get("/ops/login").status_code == 404
+
+
+@pytest.mark.parametrize("allow, status", [("10.0.0.0/8", 403), ("10.0.0.0/8, 127.0.0.0/8", 200)])
+def test_only_allowed_networks_reach_the_console(tmp_path, ca_template, allow, status):
+    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1", CERTCENTER_OPS_ALLOW=allow)
+    assert application.test_client().get("/ops/login").status_code == status
+
+
+def test_enrol_log_in_see_the_dashboard_and_log_out(console):
+    web = Browserish(console.test_client())
+    _, link = operators.add_operator("kim.ra", "ra-officer", "test")
+    token = link.rsplit("/", 1)[1]
+    page = web.get(f"/ops/enrol/{token}")
+    assert "kim.ra" in text(page) and "<svg" in page.get_data(as_text=True)
+    weak = web.post(f"/ops/enrol/{token}", {"password": "password1234", "code": "123456"})
+    assert weak.status_code == 400 and "너무 쉽게 추측할 수 있는 비밀번호입니다" in text(weak)
+    app_totp = enrol(web, token)
+    assert web.get(f"/ops/enrol/{token}").status_code == 404       # the link is used up
+
+    wrong = web.post("/ops/login", {"name": "kim.ra", "password": "not my password at all"})
+    assert wrong.status_code == 400 and "이름 또는 비밀번호가 맞지 않습니다" in text(wrong)
+    done = log_in(web, "kim.ra", app_totp)
+    assert done.request.path == "/ops/", text(done)
+    assert "승인을 기다리는 사업자 인증서 신청 0" in text(done)
+    cookie = web.client.get_cookie("cc_ops", path="/ops")
+    assert cookie is not None and cookie.path == "/ops" and cookie.http_only and cookie.secure
+    assert web.client.get_cookie("cc_ops", path="/") is None
+
+    out = web.post("/ops/logout", {})
+    assert out.request.path == "/ops/login" and "로그아웃했습니다" in text(out)
+    assert web.get("/ops/", follow_redirects=True).request.path == "/ops/login"
+
+
+def test_a_session_ends_when_the_operator_is_disabled_or_idle(console):
+    web, app_totp = operator_with_login(console)
+    assert log_in(web, "kim.ra", app_totp).request.path == "/ops/"
+    move_clock(minutes=14)
+    assert web.get("/ops/").status_code == 200                     # still in use
+    move_clock(minutes=15, seconds=1)
+    ended = web.get("/ops/", follow_redirects=True)
+    assert ended.request.path == "/ops/login" and "세션이 끝났습니다" in text(ended)
+
+    assert log_in(web, "kim.ra", app_totp).request.path == "/ops/"
+    result = console.test_cli_runner().invoke(args=["operators", "disable", "kim.ra"])
+    assert result.exit_code == 0, result.output
+    assert web.get("/ops/", follow_redirects=True).request.path == "/ops/login"
+
+
+def test_a_forged_or_pending_cookie_is_not_a_session(console):
+    web, _app_totp = operator_with_login(console)
+    web.post("/ops/login", {"name": "kim.ra", "password": PASSWORD})   # password only
+    assert web.get("/ops/", follow_redirects=True).request.path == "/ops/login"
+    web.client.set_cookie("cc_ops", "eyJpZCI6MX0.forged", path="/ops")
+    assert web.get("/ops/", follow_redirects=True).request.path == "/ops/login"
+
+
+@pytest.mark.parametrize("role, sees_counts", [("support", True), ("ra-officer", True),
+                                              ("auditor", True), ("admin", False)])
+def test_each_role_sees_its_part_of_the_dashboard(console, role, sees_counts):
+    web, app_totp = operator_with_login(console, "op." + role, role)
+    page = text(log_in(web, "op." + role, app_totp))
+    assert "인증기관" in page and "OCSP" in page
+    assert ("고객" in page) is sees_counts
+
+
+def test_demo_seed_prints_the_demo_admins_enrolment_link(console):
+    first = console.test_cli_runner().invoke(args=["demo", "seed"])
+    link = re.search(r"/ops/enrol/(\S+)", first.output).group(1)
+    web = Browserish(console.test_client())
+    enrol(web, link)
+    again = console.test_cli_runner().invoke(args=["demo", "seed"])
+    assert "demo.admin (admin) is enrolled" in again.output

@@ -1,0 +1,174 @@
+"""The operators' console (/ops): enrolment, login (password, then a code from the
+authenticator app), logout and the dashboard. Off unless CERTCENTER_OPS=1, and reachable only
+from the networks in CERTCENTER_OPS_ALLOW when that is set.
+
+Operators have their own session cookie (`cc_ops`, Path=/ops, SameSite=Strict), apart from
+customers' sessions; services.operators decides whether a session is still good and what its
+operator's role may do."""
+import ipaddress
+from functools import wraps
+
+import segno
+from flask import Blueprint, abort, current_app, g, request, session
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from services import clock, console, operators, secrets, totp
+from services.errors import DomainError
+from views import error_list, go, page
+from views.forms import CodeForm, OperatorEnrolmentForm, OperatorLoginForm
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+COOKIE = "cc_ops"
+PENDING_SECONDS = 300           # between the password and the code
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="cc-ops-session")
+
+
+def _cookie() -> dict:
+    try:
+        value = _serializer().loads(request.cookies.get(COOKIE, ""))
+    except BadSignature:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _keep(value: dict | None) -> None:
+    """Set (or, with None, clear) the console cookie on this request's response."""
+    g.ops_cookie = value
+
+
+@bp.after_app_request
+def _write_cookie(response):
+    if "ops_cookie" in g:
+        if g.ops_cookie is None:
+            response.delete_cookie(COOKIE, path="/ops")
+        else:
+            response.set_cookie(COOKIE, _serializer().dumps(g.ops_cookie), path="/ops",
+                                secure=True, httponly=True, samesite="Strict")
+    return response
+
+
+@bp.before_request
+def _console_allowed():
+    if not current_app.config["OPS"]:
+        abort(404)
+    allowed = current_app.config["OPS_ALLOW"]
+    if allowed:
+        try:
+            client = ipaddress.ip_address(request.remote_addr or "")
+        except ValueError:
+            abort(403)
+        if not any(client in network for network in allowed):
+            abort(403)
+
+
+def _client() -> str:
+    return request.remote_addr or "?"
+
+
+def signed_in(action: str):
+    """The view needs an operator whose session holds and whose role may do `action`; it is
+    called with the operator. Anyone else goes to the login page."""
+    def wrap(view):
+        @wraps(view)
+        def inner(*args, **kwargs):
+            held = _cookie()
+            operator = None
+            if "id" in held:
+                operator = operators.session_operator(operators.Session(
+                    held["id"], held.get("started", 0), held.get("seen", 0)))
+            if operator is None:
+                if "id" in held:
+                    _keep(None)
+                    session["ops_notice"] = "ended"
+                return go("ops.login")
+            operators.require(operator, action)
+            _keep({**held, "seen": clock.timestamp()})
+            g.operator = operator
+            return view(operator, *args, **kwargs)
+        return inner
+    return wrap
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = OperatorLoginForm()
+    errors = None
+    if form.validate_on_submit():
+        try:
+            operator = operators.check_password(form.name.data, form.password.data, _client())
+        except DomainError as error:
+            errors = error_list(error, "password")
+        else:
+            _keep({"pending": operator.id, "at": clock.timestamp()})
+            return go("ops.code")
+    return page("ops/login.html", form=form, errors=errors, notice=session.pop("ops_notice", None))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def code():
+    held = _cookie()
+    if "pending" not in held or clock.timestamp() - held.get("at", 0) > PENDING_SECONDS:
+        return go("ops.login")
+    operator = operators.Operator.get_or_none(operators.Operator.id == held["pending"])
+    if operator is None:
+        return go("ops.login")
+    form = CodeForm()
+    errors = None
+    if form.validate_on_submit():
+        try:
+            operators.check_code(operator, form.code.data, _client())
+        except DomainError as error:
+            errors = error_list(error, "code")
+        else:
+            now = clock.timestamp()
+            _keep({"id": operator.id, "started": now, "seen": now})
+            return go("ops.dashboard")
+    return page("ops/code.html", form=form, errors=errors)
+
+
+@bp.post("/logout")
+@signed_in("view_dashboard")
+def logout(operator):
+    operators.log_out(operator)
+    _keep(None)
+    session["ops_notice"] = "logged_out"
+    return go("ops.login")
+
+
+@bp.route("/enrol/<token>", methods=["GET", "POST"])
+def enrol(token):
+    """Set a password and an authenticator app in one page, from the one-time link."""
+    operator = operators.operator_for_enrolment(token)
+    pending = secrets.decrypt("operator-totp-pending", session.get("ops_totp_pending", ""))
+    if pending is None:
+        pending = totp.new_secret().encode()
+        session["ops_totp_pending"] = secrets.encrypt("operator-totp-pending", pending)
+    secret = pending.decode()
+    form = OperatorEnrolmentForm()
+    errors = None
+    if form.validate_on_submit():
+        try:
+            operators.complete_enrolment(token, form.password.data, secret, form.code.data)
+        except DomainError as error:
+            errors = error_list(error, "password")
+        else:
+            session.pop("ops_totp_pending", None)
+            session["ops_notice"] = "enrolled"
+            return go("ops.login")
+    uri = totp.provisioning_uri(secret, operator.name, _("CertCenter console"))
+    qr = segno.make(uri, error="m").svg_inline(scale=4,
+                                                title=_("QR code for your authenticator app"))
+    groups = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return page("ops/enrol.html", form=form, errors=errors, operator=operator, qr=qr,
+                groups=groups, minimum=operators.MIN_PASSWORD)
+
+
+@bp.get("/")
+@signed_in("view_dashboard")
+def dashboard(operator):
+    return page("ops/dashboard.html", operator=operator, seen=console.dashboard(operator))
