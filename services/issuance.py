@@ -96,10 +96,15 @@ def list_requests(status: str | None = "requested"):
     return query.where(CertificateRequest.status == status) if status else query
 
 
-def _decide(request_id: int, operator: str, status: str, reason: str | None):
+def find_request(request_id: int) -> CertificateRequest:
     request = CertificateRequest.get_or_none(CertificateRequest.id == request_id)
     if request is None:
         raise DomainError("request_not_found", status=404, id=request_id)
+    return request
+
+
+def _decide(request_id: int, operator: str, status: str, reason: str | None):
+    request = find_request(request_id)
     if request.status != "requested":
         raise DomainError("request_decided", status=409, id=request_id, state=request.status)
     with db.atomic():

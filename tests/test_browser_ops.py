@@ -79,3 +79,57 @@ def test_an_operator_enrols_logs_in_by_keyboard_and_logs_out(app, chromium, live
     page.keyboard.press("Enter")
     page.wait_for_url("**/ops/login")
     assert "로그아웃했습니다" in page.locator("main").inner_text()
+
+
+def log_in_on_the_page(page, live, name, app_totp, javascript):
+    page.goto(f"{live}/ops/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    submit(page, javascript)
+    page.wait_for_url("**/ops/login/code")
+    move_clock(seconds=30)
+    page.fill("#code", app_totp.at(clock.timestamp()))
+    submit(page, javascript)
+    page.wait_for_url("**/ops/")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_an_officer_rejects_then_approves_business_requests(app, chromium, live, javascript):
+    from services import issuance
+    from tests.conftest import last_sms
+    seeded = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert seeded.exit_code == 0, seeded.output
+    from models import Customer
+    business = Customer.get(Customer.code == "B0000001")
+    first = issuance.request_certificate(business, "business-banking")
+    secret = pyotp.random_base32()
+    _, link = operators.add_operator("kim.ra", "ra-officer", "test")
+    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
+                                 pyotp.TOTP(secret).now())
+    page = new_page(chromium, live, javascript)
+    log_in_on_the_page(page, live, "kim.ra", pyotp.TOTP(secret), javascript)
+
+    page.goto(f"{live}/ops/requests")
+    assert_accessible(page, "requests queue")
+    page.click(f"a[href$='/ops/requests/{first.id}']")
+    page.wait_for_url(f"**/ops/requests/{first.id}")
+    assert_accessible(page, "request detail")
+    page.locator("form[action$='/reject'] button").click()
+    page.wait_for_load_state()
+    if javascript:
+        page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    assert "반려 사유를 입력해 주세요" in page.locator(".error-summary").inner_text()
+    assert_accessible(page, "request detail with an error")
+    page.fill("#reason", "대표자 신분증 사본이 없습니다")
+    page.locator("form[action$='/reject'] button").click()
+    page.wait_for_url("**/ops/requests")
+    assert "반려했습니다" in page.locator("main").inner_text()
+    assert "대표자 신분증 사본이 없습니다" in last_sms(business)
+
+    second = issuance.request_certificate(business, "business-banking")
+    page.goto(f"{live}/ops/requests/{second.id}")
+    page.locator("form[action$='/approve'] button").click()
+    page.wait_for_url("**/ops/requests")
+    assert "승인했습니다" in page.locator("main").inner_text()
+    assert_accessible(page, "requests queue after approving")
+    assert issuance.find_request(second.id).status == "approved"

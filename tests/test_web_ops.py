@@ -121,3 +121,67 @@ def test_demo_seed_prints_the_demo_admins_enrolment_link(console):
     enrol(web, link)
     again = console.test_cli_runner().invoke(args=["demo", "seed"])
     assert "demo.admin (admin) is enrolled" in again.output
+
+
+# -- business requests ---------------------------------------------------------------------
+
+def business_request(demo_customer):
+    from services import issuance
+    return issuance.request_certificate(demo_customer, "business-banking")
+
+
+@pytest.fixture
+def seeded(console):
+    result = console.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    from models import Customer
+    return Customer.get(Customer.code == "B0000001")
+
+
+def test_an_officer_approves_a_request_and_the_customer_is_told(console, seeded):
+    from tests.conftest import last_sms
+    asked = business_request(seeded)
+    web, app_totp = operator_with_login(console)
+    log_in(web, "kim.ra", app_totp)
+    queue = web.get("/ops/requests")
+    assert "(주)한빛상사 (B0000001)" in text(queue) and "법인 은행/보험용" in text(queue)
+    detail = web.get(f"/ops/requests/{asked.id}")
+    assert "123-45-67890" in text(detail) and "김한빛" in text(detail)
+    done = web.post(f"/ops/requests/{asked.id}/approve", {})
+    assert done.request.path == "/ops/requests" and "승인했습니다" in text(done)
+    assert "승인" in last_sms(seeded)
+    from models import AuditEvent
+    event = AuditEvent.get(AuditEvent.action == "request.approved")
+    assert event.actor == "operator:kim.ra"
+    again = web.post(f"/ops/requests/{asked.id}/approve", {})
+    assert again.status_code == 409
+
+
+def test_a_rejection_needs_a_reason_the_customer_reads(console, seeded):
+    from tests.conftest import last_sms
+    asked = business_request(seeded)
+    web, app_totp = operator_with_login(console)
+    log_in(web, "kim.ra", app_totp)
+    web.get(f"/ops/requests/{asked.id}")
+    missing = web.post(f"/ops/requests/{asked.id}/reject", {"reason": ""})
+    assert missing.status_code == 400 and "반려 사유를 입력해 주세요" in text(missing)
+    done = web.post(f"/ops/requests/{asked.id}/reject", {"reason": "사업자등록증 사본이 흐립니다"})
+    assert done.request.path == "/ops/requests"
+    assert "사업자등록증 사본이 흐립니다" in last_sms(seeded)
+    assert web.get("/ops/requests/99999999999999999999999").status_code == 404
+    assert web.get("/ops/requests/424242").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["support", "auditor", "admin"])
+def test_only_officers_decide_requests(console, seeded, role):
+    asked = business_request(seeded)
+    web, app_totp = operator_with_login(console, "op." + role, role)
+    log_in(web, "op." + role, app_totp)
+    detail = web.get(f"/ops/requests/{asked.id}")
+    assert detail.status_code == (403 if role == "admin" else 200)
+    assert "신청 승인" not in text(detail)
+    for action, data in (("approve", {}), ("reject", {"reason": "no"})):
+        refused = web.post(f"/ops/requests/{asked.id}/{action}", data)
+        assert refused.status_code == 403, (role, action)
+    from models import CertificateRequest
+    assert CertificateRequest.get_by_id(asked.id).status == "requested"

@@ -9,9 +9,12 @@ from flask_babel import lazy_gettext as _l
 
 from models import Customer
 from services import clock, secrets
+from services.customers import format_business_number
 from services.errors import DomainError
 from services.verification import VERIFIED_IDLE, end_sessions, is_fresh, session_is_current
 from views.messages import message_for
+
+MAX_ID = 2 ** 63 - 1      # the database's largest integer: a longer id in a URL is no page (404)
 
 
 def is_htmx() -> bool:
@@ -186,6 +189,14 @@ def format_moment(value, format: str = "medium") -> str:
     return format_datetime(value, pattern or format)
 
 
+def type_name(type_id: str) -> str:
+    """A certificate type's name in the reader's language."""
+    from flask_babel import get_locale
+
+    from services.issuance import type_name as named
+    return named(type_id, str(get_locale()))
+
+
 def days_left(not_after) -> int:
     return max(0, (not_after - clock.now()) // timedelta(days=1))
 
@@ -213,6 +224,8 @@ def register(app) -> None:
     app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
     register_commands(app)
     app.jinja_env.filters["datetimeformat"] = format_moment
+    app.jinja_env.globals["type_name"] = type_name
+    app.jinja_env.filters["business_number"] = format_business_number
 
     @app.context_processor
     def _globals():

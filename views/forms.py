@@ -122,6 +122,10 @@ class AutoRenewForm(Form):
                            validators=[InputRequired(_l("Select when to renew it"))])
 
 
+class RejectForm(Form):
+    reason = StringField(validators=[InputRequired(_l("Give the reason for rejecting, for the customer to read"))])
+
+
 class OperatorLoginForm(Form):
     name = StringField(validators=[InputRequired(_l("Enter your name"))])
     password = PasswordField(validators=[InputRequired(_l("Enter your password"))])

@@ -13,10 +13,10 @@ from flask import Blueprint, abort, current_app, g, request, session
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from services import clock, console, operators, secrets, totp
+from services import clock, console, issuance, operators, secrets, totp
 from services.errors import DomainError
-from views import error_list, go, page
-from views.forms import CodeForm, OperatorEnrolmentForm, OperatorLoginForm
+from views import MAX_ID, error_list, go, page
+from views.forms import CodeForm, OperatorEnrolmentForm, OperatorLoginForm, RejectForm
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
@@ -172,3 +172,47 @@ def enrol(token):
 @signed_in("view_dashboard")
 def dashboard(operator):
     return page("ops/dashboard.html", operator=operator, seen=console.dashboard(operator))
+
+
+@bp.get("/requests")
+@signed_in("lookup")
+def requests_queue(operator):
+    """Business requests waiting for a decision, oldest first."""
+    return page("ops/requests.html", operator=operator, waiting=issuance.list_requests(),
+                notice=session.pop("ops_notice", None))
+
+
+def _request_page(operator, request_id: int, errors=None, form=None):
+    return page("ops/request.html", operator=operator, errors=errors,
+                form=form or RejectForm(formdata=None), may_decide=operators.may(
+                    operator, "decide_request"), asked=issuance.find_request(request_id))
+
+
+@bp.get(f"/requests/<int(max={MAX_ID}):request_id>")
+@signed_in("lookup")
+def request_detail(operator, request_id):
+    return _request_page(operator, request_id)
+
+
+@bp.post(f"/requests/<int(max={MAX_ID}):request_id>/approve")
+@signed_in("decide_request")
+def approve(operator, request_id):
+    issuance.approve_request(request_id, operator.name)
+    session["ops_notice"] = "approved"
+    return go("ops.requests_queue")
+
+
+@bp.post(f"/requests/<int(max={MAX_ID}):request_id>/reject")
+@signed_in("decide_request")
+def reject(operator, request_id):
+    form = RejectForm()
+    if not form.validate_on_submit():
+        return _request_page(operator, request_id, form=form)
+    try:
+        issuance.reject_request(request_id, operator.name, form.reason.data)
+    except DomainError as error:
+        if error.field != "reason":
+            raise
+        return _request_page(operator, request_id, errors=error_list(error), form=form)
+    session["ops_notice"] = "rejected"
+    return go("ops.requests_queue")

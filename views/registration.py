@@ -9,13 +9,12 @@ from wtforms.validators import InputRequired
 
 from services import registration
 from services.errors import DomainError
-from views import error_list, go, page, verified
+from views import MAX_ID, error_list, go, page, verified
 from views.forms import ConfirmForm, Form
 from views.transfer import MAX_FILES
 
 bp = Blueprint("registration", __name__, url_prefix="/register")
 
-MAX_ID = 2 ** 63 - 1      # the database's largest integer: a longer id is no page (404)
 
 
 class RegistrationForm(Form):
