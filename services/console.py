@@ -1,10 +1,15 @@
 """What the operators' console shows: the dashboard's counts of work waiting and the CA's
-state. Read-only; the actions live in the services they change."""
+state, search, a customer's and a certificate's pages. Read-only; the actions live in the
+services they change."""
+import contextlib
+import hashlib
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from models import Certificate, CertificateRequest, Customer, Notification
-from services import ca_overview, clock, operators
+from services import audit, ca_overview, clock, customers, operators, status
+from services.errors import DomainError
 
 EXPIRING_WITHIN = timedelta(days=30)
 
@@ -31,3 +36,70 @@ def dashboard(operator) -> Dashboard:
             Customer.select().where(Customer.self_service_suspended_at.is_null(False)).count(),
         ]
     return Dashboard(*counts, ca=ca_overview.overview())
+
+
+# -- search --------------------------------------------------------------------------------
+
+MAX_RESULTS = 50
+
+
+@dataclass
+class Found:
+    customers: list
+    certificates: list
+
+
+def _serial_of(query: str) -> str | None:
+    """A serial typed in any case, with or without leading zeros (or colons), as stored."""
+    hex_digits = query.replace(":", "").lower()
+    if not re.fullmatch(r"[0-9a-f]{1,40}", hex_digits) or int(hex_digits, 16) == 0:
+        return None
+    return f"{int(hex_digits, 16):040x}"
+
+
+def search(query: str) -> Found:
+    """Customers and certificates matching what an operator typed: a customer code, a name
+    (the customer's or the representative's), a phone number, an RRN (typed in full, matched
+    by its keyed hash), a business number, or a certificate serial."""
+    query = (query or "").strip()
+    if not query:
+        raise DomainError("search_empty", field="q")
+    if len(query) > 100:
+        raise DomainError("search_long", field="q")
+    number = customers.digits(query)
+    found = (Customer.name == query) | (Customer.representative == query)
+    if re.fullmatch(r"[PBpb][0-9]{7}", query):
+        found |= Customer.code == query.upper()
+    if re.fullmatch(r"[0-9]{13}", number):
+        with contextlib.suppress(DomainError):
+            found |= Customer.rrn_hmac == customers.rrn_lookup(number)
+    if re.fullmatch(r"[0-9]{10}", number):
+        found |= Customer.business_number == number
+    if re.fullmatch(r"01[0-9]{8,9}", number):
+        found |= Customer.phone == number
+    serial = _serial_of(query)
+    certificates = (list(Certificate.select().where(Certificate.serial == serial))
+                    if serial else [])
+    return Found(list(Customer.select().where(found).order_by(Customer.code)
+                      .limit(MAX_RESULTS)), certificates)
+
+
+def customer(code: str) -> Customer:
+    found = Customer.get_or_none(Customer.code == (code or "").upper())
+    if found is None:
+        raise DomainError("customer_not_found", status=404, customer=code)
+    return found
+
+
+@dataclass
+class CertificateView:
+    record: Certificate
+    sha256: str                     # of the certificate's DER, as openssl shows it
+    events: list                    # audit events about it, oldest first
+
+
+def certificate(serial: str) -> CertificateView:
+    record = status.find_certificate(serial)
+    digest = hashlib.sha256(bytes(record.der)).hexdigest().upper()
+    return CertificateView(record, ":".join(digest[i:i + 2] for i in range(0, 64, 2)),
+                           list(audit.events(target=record.serial)))

@@ -25,6 +25,7 @@ from services import audit, ca_store, clock, flows, settings
 from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
+from services.text import one_line
 
 CUSTOMER_REASONS = ["key-compromise", "affiliation-changed", "superseded",
                     "cessation-of-operation"]
@@ -138,8 +139,15 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
     return cert
 
 
+def _noted(note: str | None) -> dict:
+    """An operator's note on a change, kept in its audit event."""
+    note = one_line(note, "note", 500)
+    return {"note": note} if note else {}
+
+
 def revoke_certificate(cert: Certificate, reason: str, actor: str,
-                       reasons=OPERATOR_REASONS, once: str | None = None) -> Certificate:
+                       reasons=OPERATOR_REASONS, once: str | None = None,
+                       note: str | None = None) -> Certificate:
     """Revoke for good. Irreversible."""
     if reason not in reasons:
         raise DomainError("reason_missing", field="reason")
@@ -148,23 +156,26 @@ def revoke_certificate(cert: Certificate, reason: str, actor: str,
                     "current_slot": None}, "revoke", actor, N_(
                        "[CertCenter] Your certificate (serial ending %(serial)s) was revoked "
                        "and can no longer be used. If you did not ask for this, call us."),
-                   once=once, reason=reason)
+                   once=once, reason=reason, **_noted(note))
 
 
-def suspend_certificate(cert: Certificate, actor: str, once: str | None = None) -> Certificate:
+def suspend_certificate(cert: Certificate, actor: str, once: str | None = None,
+                        note: str | None = None) -> Certificate:
     return _change(cert, ("valid",),
                    {"status": "suspended", "revoked_at": clock.now(),
                     "revocation_reason": "certificate-hold"}, "suspend", actor, N_(
                        "[CertCenter] Your certificate (serial ending %(serial)s) is "
-                       "suspended. It works again when you resume it."), once=once)
+                       "suspended. It works again when you resume it."), once=once,
+                   **_noted(note))
 
 
-def resume_certificate(cert: Certificate, actor: str, once: str | None = None) -> Certificate:
+def resume_certificate(cert: Certificate, actor: str, once: str | None = None,
+                       note: str | None = None) -> Certificate:
     return _change(cert, ("suspended",),
                    {"status": "valid", "revoked_at": None, "revocation_reason": None},
                    "resume", actor, N_(
                        "[CertCenter] Your certificate (serial ending %(serial)s) works again."),
-                   once=once)
+                   once=once, **_noted(note))
 
 
 # -- the CRL --------------------------------------------------------------------------------

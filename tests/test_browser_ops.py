@@ -133,3 +133,61 @@ def test_an_officer_rejects_then_approves_business_requests(app, chromium, live,
     assert "승인했습니다" in page.locator("main").inner_text()
     assert_accessible(page, "requests queue after approving")
     assert issuance.find_request(second.id).status == "approved"
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_an_officer_finds_a_customer_and_revokes_on_their_behalf(app, chromium, live, javascript,
+                                                                 tmp_path):
+    import subprocess
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from models import Customer
+    from services import ca_store, issuance
+    app.test_cli_runner().invoke(args=["demo", "seed"])
+    record = issuance.issue_certificate(Customer.get(Customer.code == "P0000001"),
+                                        "personal-banking", idn="9001011234567", actor="test",
+                                        password="Blue!sky42x", offer_downloads=False).certificate
+    secret = pyotp.random_base32()
+    _, link = operators.add_operator("kim.ra", "ra-officer", "test")
+    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
+                                 pyotp.TOTP(secret).now())
+    page = new_page(chromium, live, javascript)
+    log_in_on_the_page(page, live, "kim.ra", pyotp.TOTP(secret), javascript)
+
+    page.click("a[href$='/ops/search']")
+    page.wait_for_url("**/ops/search")
+    assert_accessible(page, "search")
+    page.fill("#q", "900101-1234567")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ops/search?q=*")
+    assert_accessible(page, "search results")
+    page.click("a[href$='/ops/customers/P0000001']")
+    page.wait_for_url("**/ops/customers/P0000001")
+    assert_accessible(page, "customer")
+    page.click(f"a[href$='/ops/certificates/{record.serial}']")
+    page.wait_for_url(f"**/ops/certificates/{record.serial}")
+    assert_accessible(page, "certificate")
+    page.click(f"a[href$='/{record.serial}/revoke']")
+    page.wait_for_url(f"**/{record.serial}/revoke")
+    assert_accessible(page, "revoke")
+    submit(page, javascript)
+    assert "폐기 사유를 선택해 주세요" in page.locator(".error-summary").inner_text()
+    assert_accessible(page, "revoke with an error")
+    page.check("input[value='key-compromise']")
+    page.fill("#note", "고객 전화: 휴대폰 분실")
+    submit(page, javascript)
+    page.wait_for_url(f"**/ops/certificates/{record.serial}")
+    assert "인증서를 폐기했습니다" in page.locator("main").inner_text()
+    assert_accessible(page, "certificate after revoking")
+
+    keys = ca_store.load_ca()
+    for name, item in (("root.pem", keys.root_cert), ("issuing.pem", keys.issuing_cert),
+                       ("cert.pem", x509.load_der_x509_certificate(bytes(record.der)))):
+        (tmp_path / name).write_bytes(item.public_bytes(serialization.Encoding.PEM))
+    run = subprocess.run(["openssl", "ocsp", "-issuer", "issuing.pem", "-cert", "cert.pem",
+                          "-CAfile", "root.pem", "-url", f"{live}/ocsp"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert "Response verify OK" in run.stderr, run.stderr
+    assert "cert.pem: revoked" in run.stdout and "Reason: keyCompromise" in run.stdout

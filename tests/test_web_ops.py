@@ -185,3 +185,110 @@ def test_only_officers_decide_requests(console, seeded, role):
         assert refused.status_code == 403, (role, action)
     from models import CertificateRequest
     assert CertificateRequest.get_by_id(asked.id).status == "requested"
+
+
+# -- search, customers, certificates, status changes on a customer's behalf -------------------
+
+@pytest.fixture
+def issued(console, seeded):
+    from models import Customer
+    from services import issuance
+    person = Customer.get(Customer.code == "P0000001")
+    return issuance.issue_certificate(person, "personal-banking", idn="9001011234567",
+                                      actor="test", password="Blue!sky42x",
+                                      offer_downloads=False).certificate
+
+
+def logged_in(console, role="ra-officer"):
+    web, app_totp = operator_with_login(console, "op." + role, role)
+    log_in(web, "op." + role, app_totp)
+    return web
+
+
+@pytest.mark.parametrize("query", ["P0000001", "p0000001", "홍길동", "010-0000-0001",
+                                   "900101-1234567", "9001011234567"])
+def test_search_finds_a_customer_by_what_an_operator_has(console, issued, query):
+    found = logged_in(console).get(f"/ops/search?q={query}")
+    assert "홍길동 (P0000001)" in text(found), text(found)
+
+
+def test_search_finds_a_business_and_a_certificate_by_serial_in_any_form(console, issued):
+    web = logged_in(console, "support")
+    assert "(주)한빛상사 (B0000001)" in text(web.get("/ops/search?q=123-45-67890"))
+    serial = issued.serial
+    for typed in (serial, serial.upper(), serial.lstrip("0"),
+                  ":".join(serial[i:i + 2] for i in range(0, 40, 2))):
+        assert serial in text(web.get(f"/ops/search?q={typed}")), typed
+    nothing = web.get("/ops/search?q=nobody")
+    assert "일치하는 고객이 없습니다" in text(nothing)
+    empty = web.get("/ops/search?q=")
+    assert empty.status_code == 400
+
+
+def test_the_customer_and_certificate_pages(console, issued):
+    web = logged_in(console, "auditor")
+    customer = text(web.get("/ops/customers/P0000001"))
+    assert "900101-1******" in customer and issued.serial[-8:] in customer
+    page = text(web.get(f"/ops/certificates/{issued.serial}"))
+    assert issued.subject in page and "certificate.issue , test" in page
+    import hashlib
+    digest = hashlib.sha256(bytes(issued.der)).hexdigest().upper()
+    assert ":".join(digest[i:i + 2] for i in range(0, 64, 2)) in page
+    assert "인증서 폐기" not in page                  # auditors change nothing
+    assert web.get(f"/ops/certificates/{issued.serial}/revoke").status_code == 403
+    assert web.get("/ops/customers/P9999999").status_code == 404
+    assert web.get("/ops/certificates/zz").status_code == 400
+
+
+def test_an_officer_revokes_on_behalf_and_openssl_ocsp_sees_it(console, issued, tmp_path):
+    import subprocess
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    from models import AuditEvent, Certificate, Customer
+    from services import ca_store, status
+    from tests.conftest import last_sms
+    web = logged_in(console)
+    form = web.get(f"/ops/certificates/{issued.serial}/revoke")
+    assert "되돌릴 수 없습니다" in text(form)
+    missing = web.post(f"/ops/certificates/{issued.serial}/revoke", {"note": "전화 요청"})
+    assert missing.status_code == 400
+    done = web.post(f"/ops/certificates/{issued.serial}/revoke",
+                    {"reason": "key-compromise", "note": "고객 전화: 휴대폰 분실"})
+    assert done.request.path == f"/ops/certificates/{issued.serial}", text(done)
+    assert "폐기했습니다" in text(done)
+    assert Certificate.get_by_id(issued.id).status == "revoked"
+    assert "폐기" in last_sms(Customer.get(Customer.code == "P0000001"))
+    event = AuditEvent.get((AuditEvent.action == "certificate.revoke")
+                           & (AuditEvent.target == issued.serial))
+    assert event.actor == "operator:op.ra-officer" and "휴대폰 분실" in event.details
+
+    keys = ca_store.load_ca()
+    cert = x509.load_der_x509_certificate(bytes(issued.der))
+    request = ocsp.OCSPRequestBuilder().add_certificate(cert, keys.issuing_cert,
+                                                        hashes.SHA1()).build()
+    (tmp_path / "answer.der").write_bytes(status.ocsp_answer(
+        request.public_bytes(serialization.Encoding.DER)).der)
+    for name, item in (("root.pem", keys.root_cert), ("issuing.pem", keys.issuing_cert),
+                       ("cert.pem", cert)):
+        (tmp_path / name).write_bytes(item.public_bytes(serialization.Encoding.PEM))
+    run = subprocess.run(["openssl", "ocsp", "-respin", "answer.der", "-issuer", "issuing.pem",
+                          "-CAfile", "root.pem", "-cert", "cert.pem"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert "Response verify OK" in run.stderr, run.stderr
+    assert "cert.pem: revoked" in run.stdout and "Reason: keyCompromise" in run.stdout, run.stdout
+
+
+def test_an_officer_suspends_and_resumes_and_support_cannot(console, issued):
+    from models import Certificate
+    support = logged_in(console, "support")
+    assert support.post(f"/ops/certificates/{issued.serial}/suspend", {}).status_code == 403
+    web = logged_in(console)
+    assert web.post(f"/ops/certificates/{issued.serial}/suspend",
+                    {"note": ""}).request.path.endswith(issued.serial)
+    assert Certificate.get_by_id(issued.id).status == "suspended"
+    resumed = web.post(f"/ops/certificates/{issued.serial}/resume", {"note": "본인 확인"})
+    assert "인증서를 다시 쓸 수 있습니다" in text(resumed)
+    assert Certificate.get_by_id(issued.id).status == "valid"

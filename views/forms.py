@@ -134,3 +134,14 @@ class OperatorLoginForm(Form):
 class OperatorEnrolmentForm(Form):
     password = PasswordField(validators=[InputRequired(_l("Choose a password"))])
     code = StringField(validators=[InputRequired(_l("Enter the 6-digit code"))])
+
+
+class OperatorRevokeForm(Form):
+    reason = RadioField(choices=["key-compromise", "affiliation-changed", "superseded",
+                                 "cessation-of-operation", "privilege-withdrawn"],
+                        validators=[InputRequired(_l("Select why you are revoking it"))])
+    note = StringField()
+
+
+class NoteForm(Form):
+    note = StringField()

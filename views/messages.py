@@ -23,6 +23,8 @@ MESSAGES = {
     "code_too_many_tries": _l("Too many wrong codes. Ask for a new code"),
     "code_format": _l("Enter the 6-digit code"),
     "code_wrong": _l("That code is not right. You have %(left)s tries left"),
+    "search_empty": _l("Enter what you know: a customer code, name, phone number, resident registration number, business number or serial number"),
+    "search_long": _l("Enter at most 100 characters"),
     "ops_forbidden": _l("Your role does not allow this. Ask an administrator if you need it"),
     "operator_not_found": _l("No operator %(name)s"),
     "operator_name": _l("The name must be 3 to 32 lower-case letters, digits, dots, hyphens or underscores, starting with a letter"),

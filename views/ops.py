@@ -13,10 +13,17 @@ from flask import Blueprint, abort, current_app, g, request, session
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from services import clock, console, issuance, operators, secrets, totp
+from services import clock, console, issuance, operators, secrets, status, totp
 from services.errors import DomainError
 from views import MAX_ID, error_list, go, page
-from views.forms import CodeForm, OperatorEnrolmentForm, OperatorLoginForm, RejectForm
+from views.forms import (
+    CodeForm,
+    NoteForm,
+    OperatorEnrolmentForm,
+    OperatorLoginForm,
+    OperatorRevokeForm,
+    RejectForm,
+)
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
@@ -216,3 +223,64 @@ def reject(operator, request_id):
         return _request_page(operator, request_id, errors=error_list(error), form=form)
     session["ops_notice"] = "rejected"
     return go("ops.requests_queue")
+
+
+# -- customers and certificates --------------------------------------------------------------
+
+@bp.get("/search")
+@signed_in("lookup")
+def search(operator):
+    query = request.args.get("q", "")
+    found, errors = None, None
+    if "q" in request.args:
+        try:
+            found = console.search(query)
+        except DomainError as error:
+            errors = error_list(error, "q")
+    return page("ops/search.html", operator=operator, query=query, found=found, errors=errors)
+
+
+@bp.get("/customers/<code>")
+@signed_in("lookup")
+def customer(operator, code):
+    shown = console.customer(code)
+    return page("ops/customer.html", operator=operator, customer=shown,
+                certificates=issuance.certificates_of(shown))
+
+
+@bp.get("/certificates/<serial>")
+@signed_in("lookup")
+def certificate(operator, serial):
+    return page("ops/certificate.html", operator=operator, shown=console.certificate(serial),
+                may_change=operators.may(operator, "change_status"),
+                notice=session.pop("ops_notice", None))
+
+
+_CHANGES = {"revoke": (OperatorRevokeForm, status.revoke_certificate),
+            "suspend": (NoteForm, status.suspend_certificate),
+            "resume": (NoteForm, status.resume_certificate)}
+
+
+@bp.route("/certificates/<serial>/<any(revoke, suspend, resume):change>",
+          methods=["GET", "POST"])
+@signed_in("change_status")
+def change_status(operator, serial, change):
+    """Revoke, suspend or resume on the customer's behalf, with a note for the audit trail;
+    the customer gets the text message they would get had they done it themselves."""
+    form_class, apply = _CHANGES[change]
+    form = form_class()
+    shown = console.certificate(serial)
+    errors = None
+    if form.validate_on_submit():
+        extra = {"reason": form.reason.data} if change == "revoke" else {}
+        try:
+            apply(shown.record, actor="operator:" + operator.name, note=form.note.data, **extra)
+        except DomainError as error:
+            if error.field is None:
+                raise
+            errors = error_list(error)
+        else:
+            session["ops_notice"] = change
+            return go("ops.certificate", serial=shown.record.serial)
+    return page("ops/change.html", operator=operator, shown=shown, change=change, form=form,
+                errors=errors)
