@@ -28,7 +28,8 @@ def enrol(web, link_token) -> pyotp.TOTP:
     shown = web.get(f"/ops/enrol/{link_token}")
     key = re.search(r'class="key" lang="en">([A-Z2-7 ]+)<', shown.get_data(as_text=True))
     app_totp = pyotp.TOTP(key.group(1).replace(" ", ""))
-    done = web.post(f"/ops/enrol/{link_token}", {"password": PASSWORD, "code": app_totp.now()})
+    done = web.post(f"/ops/enrol/{link_token}",
+                    {"password": PASSWORD, "code": app_totp.at(clock.timestamp())})
     assert done.request.path == "/ops/login", text(done)
     return app_totp
 
@@ -292,3 +293,32 @@ def test_an_officer_suspends_and_resumes_and_support_cannot(console, issued):
     resumed = web.post(f"/ops/certificates/{issued.serial}/resume", {"note": "본인 확인"})
     assert "인증서를 다시 쓸 수 있습니다" in text(resumed)
     assert Certificate.get_by_id(issued.id).status == "valid"
+
+
+# -- every route, every role ----------------------------------------------------------------
+
+def test_every_console_route_refuses_every_role_that_may_not_use_it(console, issued):
+    from models import Customer
+    from services import issuance
+    asked = issuance.request_certificate(Customer.get(Customer.code == "B0000001"),
+                                         "business-banking")
+    values = {"request_id": asked.id, "serial": issued.serial, "code": "P0000001",
+              "change": "suspend"}
+    routes = []
+    for rule in console.url_map.iter_rules():
+        view = console.view_functions[rule.endpoint]
+        if rule.endpoint.startswith("ops.") and hasattr(view, "required_action"):
+            url = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                routes.append((method, url, view.required_action))
+    assert len(routes) >= 10, routes
+    for role in operators.ROLES:
+        web = logged_in(console, role)
+        for method, url, action in routes:
+            if method == "POST" and url.endswith("/logout"):
+                continue                                   # would end this walk
+            response = (web.get(url) if method == "GET"
+                        else web.post(url, {"reason": "r", "note": ""}))
+            allowed = action in operators.PERMISSIONS[role]
+            assert (response.status_code == 403) is not allowed, (role, method, url,
+                                                                   response.status_code)

@@ -97,6 +97,7 @@ def signed_in(action: str):
             _keep({**held, "seen": clock.timestamp()})
             g.operator = operator
             return view(operator, *args, **kwargs)
+        inner.required_action = action        # for the test that walks every route
         return inner
     return wrap
 
