@@ -2,12 +2,15 @@
 state, search, a customer's and a certificate's pages. Read-only; the actions live in the
 services they change."""
 import contextlib
+import csv
+import datetime as dt
 import hashlib
+import io
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from models import Certificate, CertificateRequest, Customer, Notification
+from models import AuditEvent, Certificate, CertificateRequest, Customer, Notification
 from services import audit, ca_overview, clock, customers, operators, status
 from services.errors import DomainError
 
@@ -103,3 +106,64 @@ def certificate(serial: str) -> CertificateView:
     digest = hashlib.sha256(bytes(record.der)).hexdigest().upper()
     return CertificateView(record, ":".join(digest[i:i + 2] for i in range(0, 64, 2)),
                            list(audit.events(target=record.serial)))
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    since: str = ""          # YYYY-MM-DD, in UTC
+
+    def query(self):
+        query = AuditEvent.select()
+        if self.actor:
+            query = query.where(AuditEvent.actor == self.actor.strip())
+        if self.action:
+            query = query.where(AuditEvent.action == self.action.strip())
+        if self.target:
+            query = query.where(AuditEvent.target == self.target.strip())
+        if self.since:
+            try:
+                since = dt.datetime.strptime(self.since.strip(), "%Y-%m-%d")
+            except ValueError:
+                raise DomainError("date_format", field="since") from None
+            query = query.where(AuditEvent.at >= since)
+        return query
+
+
+@dataclass
+class AuditPage:
+    events: list
+    older: int | None        # the id to continue from, when there are older events
+
+
+def audit_page(chosen: AuditFilter, before: int | None = None) -> AuditPage:
+    """Events newest first, PAGE_SIZE at a time, continuing below `before` (keyset paging:
+    as fast on the millionth event as on the first)."""
+    query = chosen.query()
+    if before:
+        query = query.where(AuditEvent.id < before)
+    events = list(query.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1))
+    older = events[PAGE_SIZE - 1].id if len(events) > PAGE_SIZE else None
+    return AuditPage(events[:PAGE_SIZE], older)
+
+
+def audit_csv(chosen: AuditFilter):
+    """The matching events as CSV lines, oldest first, hashes included so that a copy can be
+    checked against the chain later."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at", "actor", "action", "target", "details", "prev_hash", "hash"])
+    yield out.getvalue()
+    for event in chosen.query().order_by(AuditEvent.id).iterator():
+        out.seek(0)
+        out.truncate()
+        writer.writerow([event.id, f"{event.at:%Y-%m-%dT%H:%M:%S}Z", event.actor, event.action,
+                         event.target or "", event.details, event.prev_hash, event.hash])
+        yield out.getvalue()

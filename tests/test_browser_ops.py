@@ -191,3 +191,35 @@ def test_an_officer_finds_a_customer_and_revokes_on_their_behalf(app, chromium, 
                          capture_output=True, text=True, timeout=60)
     assert "Response verify OK" in run.stderr, run.stderr
     assert "cert.pem: revoked" in run.stdout and "Reason: keyCompromise" in run.stdout
+
+
+def test_an_auditor_reads_and_verifies_the_trail_and_is_refused_every_change(app, chromium,
+                                                                               live):
+    from models import Customer
+    from services import issuance
+    app.test_cli_runner().invoke(args=["demo", "seed"])
+    record = issuance.issue_certificate(Customer.get(Customer.code == "P0000001"),
+                                        "personal-banking", idn="9001011234567", actor="test",
+                                        password="Blue!sky42x", offer_downloads=False).certificate
+    secret = pyotp.random_base32()
+    _, link = operators.add_operator("lee.audit", "auditor", "test")
+    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
+                                 pyotp.TOTP(secret).now())
+    page = new_page(chromium, live, javascript=False)
+    log_in_on_the_page(page, live, "lee.audit", pyotp.TOTP(secret), javascript=False)
+    page.click("a[href$='/ops/audit']")
+    page.wait_for_url("**/ops/audit")
+    assert "certificate.issue" in page.locator("main").inner_text()
+    assert_accessible(page, "audit trail")
+    page.click("a[href$='/ops/audit/verify']")
+    page.wait_for_url("**/ops/audit/verify")
+    assert "기록이 온전합니다" in page.locator("main").inner_text()
+    assert_accessible(page, "audit verification")
+    page.goto(f"{live}/ops/certificates/{record.serial}")
+    assert page.locator("a[href$='/revoke']").count() == 0
+    for change in ("revoke", "suspend"):
+        response = page.goto(f"{live}/ops/certificates/{record.serial}/{change}")
+        assert response.status == 403
+    assert "내 역할로는 할 수 없는 일입니다" in page.locator("main").inner_text()
+    assert_accessible(page, "refused")
+    assert issuance.in_force(record.customer, "personal-banking").count() == 1

@@ -322,3 +322,37 @@ def test_every_console_route_refuses_every_role_that_may_not_use_it(console, iss
             allowed = action in operators.PERMISSIONS[role]
             assert (response.status_code == 403) is not allowed, (role, method, url,
                                                                    response.status_code)
+
+
+# -- the audit trail -----------------------------------------------------------------------
+
+def test_an_auditor_filters_pages_exports_and_verifies_the_trail(console, issued):
+    import csv
+    import io
+
+    from models import AuditEvent
+    from services import audit
+    for n in range(60):
+        audit.record("test:filler", "test.filler", f"T{n:03d}")
+    web = logged_in(console, "auditor")
+    first = text(web.get("/ops/audit?actor=test:filler"))
+    assert "T059" in first and "T010" in first and "T009" not in first   # 50 newest
+    older = web.get(f"/ops/audit?actor=test:filler&before={AuditEvent.get(AuditEvent.target == 'T010').id}")
+    assert "T009" in text(older) and "T000" in text(older)
+    by_target = text(web.get(f"/ops/audit?target={issued.serial}"))
+    assert "certificate.issue" in by_target
+    bad = web.get("/ops/audit?since=12/01/2026")
+    assert bad.status_code == 400 and "YYYY-MM-DD" in text(bad)
+
+    exported = web.get("/ops/audit.csv?action=test.filler")
+    assert exported.mimetype == "text/csv" and "attachment" in exported.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert len(rows) == 60 and rows[0]["target"] == "T000"
+    assert rows[0]["hash"] == AuditEvent.get(AuditEvent.target == "T000").hash
+
+    holds = text(web.get("/ops/audit/verify"))
+    assert "기록이 온전합니다" in holds
+    edited = AuditEvent.get(AuditEvent.target == "T030")
+    AuditEvent.update(details='{"edited": true}').where(AuditEvent.id == edited.id).execute()
+    broken = text(web.get("/ops/audit/verify"))
+    assert f"{edited.id}번 기록부터 온전하지 않습니다" in broken

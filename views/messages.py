@@ -23,6 +23,7 @@ MESSAGES = {
     "code_too_many_tries": _l("Too many wrong codes. Ask for a new code"),
     "code_format": _l("Enter the 6-digit code"),
     "code_wrong": _l("That code is not right. You have %(left)s tries left"),
+    "date_format": _l("Enter the date as YYYY-MM-DD, for example 2026-12-01"),
     "search_empty": _l("Enter what you know: a customer code, name, phone number, resident registration number, business number or serial number"),
     "search_long": _l("Enter at most 100 characters"),
     "ops_forbidden": _l("Your role does not allow this. Ask an administrator if you need it"),

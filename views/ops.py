@@ -9,11 +9,20 @@ import ipaddress
 from functools import wraps
 
 import segno
-from flask import Blueprint, abort, current_app, g, request, session
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    request,
+    session,
+    stream_with_context,
+)
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from services import clock, console, issuance, operators, secrets, status, totp
+from services import checkpoints, clock, console, issuance, operators, secrets, status, totp
 from services.errors import DomainError
 from views import MAX_ID, error_list, go, page
 from views.forms import (
@@ -179,7 +188,8 @@ def enrol(token):
 @bp.get("/")
 @signed_in("view_dashboard")
 def dashboard(operator):
-    return page("ops/dashboard.html", operator=operator, seen=console.dashboard(operator))
+    return page("ops/dashboard.html", operator=operator, seen=console.dashboard(operator),
+                may=lambda action: operators.may(operator, action))
 
 
 @bp.get("/requests")
@@ -285,3 +295,43 @@ def change_status(operator, serial, change):
             return go("ops.certificate", serial=shown.record.serial)
     return page("ops/change.html", operator=operator, shown=shown, change=change, form=form,
                 errors=errors)
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+
+def _audit_filter() -> console.AuditFilter:
+    return console.AuditFilter(**{name: request.args.get(name, "")[:100]
+                                  for name in ("actor", "action", "target", "since")})
+
+
+@bp.get("/audit")
+@signed_in("read_audit")
+def audit_trail(operator):
+    chosen = _audit_filter()
+    before = request.args.get("before", "")
+    errors, shown = None, None
+    try:
+        shown = console.audit_page(chosen, int(before) if before.isdigit() else None)
+    except DomainError as error:
+        errors = error_list(error)
+    filters = {k: v for k, v in vars(chosen).items() if v}
+    return page("ops/audit.html", operator=operator, chosen=chosen, shown=shown, errors=errors,
+                filters=filters)
+
+
+@bp.get("/audit.csv")
+@signed_in("read_audit")
+def audit_export(operator):
+    chosen = _audit_filter()
+    chosen.query()                      # a bad date is refused before anything is sent
+    response = Response(stream_with_context(console.audit_csv(chosen)), mimetype="text/csv")
+    response.headers.set("Content-Disposition", "attachment", filename="audit.csv")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/audit/verify")
+@signed_in("read_audit")
+def audit_verify(operator):
+    """The same check as `flask --app app audit verify`: the chain against every checkpoint."""
+    return page("ops/audit_verify.html", operator=operator, verdict=checkpoints.verify())
