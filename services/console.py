@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from models import AuditEvent, Certificate, CertificateRequest, Customer, Notification
-from services import audit, ca_overview, clock, customers, operators, status
+from services import audit, ca_overview, clock, customers, notify, operators, status
 from services.errors import DomainError
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -167,3 +167,30 @@ def audit_csv(chosen: AuditFilter):
         writer.writerow([event.id, f"{event.at:%Y-%m-%dT%H:%M:%S}Z", event.actor, event.action,
                          event.target or "", event.details, event.prev_hash, event.hash])
         yield out.getvalue()
+
+
+# -- the outbox ----------------------------------------------------------------------------
+
+def outbox_page(before: int | None = None) -> "OutboxPage":
+    """Notifications not delivered (queued, being sent, failed), newest first, keyset paged."""
+    query = Notification.select().where(Notification.status.in_(["queued", "sending", "failed"]))
+    if before:
+        query = query.where(Notification.id < before)
+    rows = list(query.order_by(Notification.id.desc()).limit(PAGE_SIZE + 1))
+    return OutboxPage(rows[:PAGE_SIZE], rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
+                      notify.pending_retries().count())
+
+
+@dataclass
+class OutboxPage:
+    notifications: list
+    older: int | None
+    retryable: int            # how many "retry now" would send
+
+
+def retry_outbox(operator) -> notify.RetryReport:
+    """An operator's "retry now": the same run as `jobs run` does, audited as theirs."""
+    report = notify.retry_outbox()
+    audit.record("operator:" + operator.name, "outbox.retry", None, sent=report.sent,
+                 failed=report.failed)
+    return report

@@ -356,3 +356,23 @@ def test_an_auditor_filters_pages_exports_and_verifies_the_trail(console, issued
     AuditEvent.update(details='{"edited": true}').where(AuditEvent.id == edited.id).execute()
     broken = text(web.get("/ops/audit/verify"))
     assert f"{edited.id}번 기록부터 온전하지 않습니다" in broken
+
+
+def test_the_outbox_shows_what_was_not_delivered_and_support_can_retry(console, issued):
+    from models import AuditEvent, Notification
+    from services import notify
+    notify.notify(issued.customer, "expiry_reminder", "[CertCenter] reminder")
+    notify.notify(issued.customer, "verification_code", "[CertCenter] code 482915", sealed=True)
+    support = logged_in(console, "support")
+    waiting = Notification.select().where(Notification.status == "queued").count()
+    assert waiting > 0                      # no gateway configured: text messages wait here
+    shown = support.get("/ops/outbox")
+    assert "P0000001" in text(shown) and "queued" in text(shown)
+    assert "verification_code" in text(shown) and "482915" not in shown.get_data(as_text=True)
+    retried = support.post("/ops/outbox/retry", {})
+    assert retried.request.path == "/ops/outbox" and "다시 보냈습니다" in text(retried)
+    assert AuditEvent.get(AuditEvent.action == "outbox.retry").actor == "operator:op.support"
+    auditor = logged_in(console, "auditor")
+    assert auditor.get("/ops/outbox").status_code == 200
+    assert auditor.post("/ops/outbox/retry", {}).status_code == 403
+

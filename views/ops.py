@@ -335,3 +335,23 @@ def audit_export(operator):
 def audit_verify(operator):
     """The same check as `flask --app app audit verify`: the chain against every checkpoint."""
     return page("ops/audit_verify.html", operator=operator, verdict=checkpoints.verify())
+
+
+# -- the outbox ----------------------------------------------------------------------------
+
+@bp.get("/outbox")
+@signed_in("read_outbox")
+def outbox(operator):
+    before = request.args.get("before", "")
+    return page("ops/outbox.html", operator=operator,
+                shown=console.outbox_page(int(before) if before.isdigit() else None),
+                may_retry=operators.may(operator, "resend_notice"),
+                report=session.pop("ops_retry_report", None))
+
+
+@bp.post("/outbox/retry")
+@signed_in("resend_notice")
+def retry_outbox(operator):
+    report = console.retry_outbox(operator)
+    session["ops_retry_report"] = [report.sent, report.failed]
+    return go("ops.outbox")
