@@ -19,6 +19,7 @@ from models.tables import (  # noqa: F401
     Operator,
     RegisteredCertificate,
     Reminder,
+    SecondApproval,
     SerialReservation,
     SigningTally,
     Transfer,

@@ -11,6 +11,7 @@ from models.tables import (
     Operator,
     RegisteredCertificate,
     Reminder,
+    SecondApproval,
     SerialReservation,
     SigningTally,
     Transfer,
@@ -80,6 +81,10 @@ def _v10_operators(database):
     database.create_tables([Operator])
 
 
+def _v11_second_approval(database):
+    database.create_tables([SecondApproval])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -101,6 +106,7 @@ MIGRATIONS = [
      _v8_audit_checkpoints),
     (9, "signing_tally: signatures made by the online CA keys, per kind", _v9_signing_tally),
     (10, "operator: the bank's staff who use the console", _v10_operators),
+    (11, "second_approval: four eyes on an operator's weightiest decisions", _v11_second_approval),
 ]
 
 

@@ -191,6 +191,23 @@ class Operator(BaseModel):
     created_by = CharField()
 
 
+class SecondApproval(BaseModel):
+    """Four eyes: an operator's decision that takes effect only when a second operator of the
+    same role confirms it within 24 hours (a business-general approval, an operator's
+    revocation for key compromise)."""
+    kind = CharField()                              # request.approve | certificate.revoke
+    subject = CharField()                           # the request id, or the serial
+    asked_by = CharField()                          # operator name
+    params = TextField(default="{}")                # JSON: what the decision needs (reason, note)
+    asked_at = DateTimeField()
+    expires_at = DateTimeField()
+    confirmed_by = CharField(null=True)
+    confirmed_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("kind", "subject"), False),)
+
+
 class SigningTally(BaseModel):
     """How many signatures the online CA keys made, per kind ("ocsp"; certificates, CRLs and
     checkpoints are counted from their own rows), for `ca status`."""
@@ -251,4 +268,5 @@ class Reminder(BaseModel):
 
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
-              UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator]
+              UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator,
+              SecondApproval]

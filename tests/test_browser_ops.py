@@ -175,7 +175,7 @@ def test_an_officer_finds_a_customer_and_revokes_on_their_behalf(app, chromium, 
     submit(page, javascript)
     assert "폐기 사유를 선택해 주세요" in page.locator(".error-summary").inner_text()
     assert_accessible(page, "revoke with an error")
-    page.check("input[value='key-compromise']")
+    page.check("input[value='affiliation-changed']")
     page.fill("#note", "고객 전화: 휴대폰 분실")
     submit(page, javascript)
     page.wait_for_url(f"**/ops/certificates/{record.serial}")
@@ -190,7 +190,7 @@ def test_an_officer_finds_a_customer_and_revokes_on_their_behalf(app, chromium, 
                           "-CAfile", "root.pem", "-url", f"{live}/ocsp"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert "Response verify OK" in run.stderr, run.stderr
-    assert "cert.pem: revoked" in run.stdout and "Reason: keyCompromise" in run.stdout
+    assert "cert.pem: revoked" in run.stdout and "Reason: affiliationChanged" in run.stdout
 
 
 def test_an_auditor_reads_and_verifies_the_trail_and_is_refused_every_change(app, chromium,
@@ -223,3 +223,39 @@ def test_an_auditor_reads_and_verifies_the_trail_and_is_refused_every_change(app
     assert "내 역할로는 할 수 없는 일입니다" in page.locator("main").inner_text()
     assert_accessible(page, "refused")
     assert issuance.in_force(record.customer, "personal-banking").count() == 1
+
+
+def officer(name: str) -> pyotp.TOTP:
+    secret = pyotp.random_base32()
+    _, link = operators.add_operator(name, "ra-officer", "test")
+    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
+                                 pyotp.TOTP(secret).at(clock.timestamp()))
+    return pyotp.TOTP(secret)
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_second_officer_confirms_a_business_general_approval(app, chromium, live, javascript):
+    from models import Customer
+    from services import issuance
+    app.test_cli_runner().invoke(args=["demo", "seed"])
+    asked = issuance.request_certificate(Customer.get(Customer.code == "B0000001"),
+                                         "business-general")
+    first, second = officer("op.first"), officer("op.second")
+    page = new_page(chromium, live, javascript)
+    log_in_on_the_page(page, live, "op.first", first, javascript)
+    page.goto(f"{live}/ops/requests/{asked.id}")
+    page.locator("form[action$='/approve'] button").click()
+    page.wait_for_url("**/ops/requests")
+    assert "두 번째 담당자가 필요합니다" in page.locator("main").inner_text()
+    page.goto(f"{live}/ops/requests/{asked.id}")
+    assert "다른 담당자가 내 승인을 확인해야 합니다" in page.locator("main").inner_text()
+    assert_accessible(page, "approval waiting for a second officer")
+
+    other = new_page(chromium, live, javascript)
+    log_in_on_the_page(other, live, "op.second", second, javascript)
+    other.goto(f"{live}/ops/requests/{asked.id}")
+    assert_accessible(other, "approval to confirm")
+    other.locator("form[action$='/approve'] button").click()
+    other.wait_for_url("**/ops/requests")
+    assert "신청을 승인했습니다" in other.locator("main").inner_text()
+    assert issuance.find_request(asked.id).status == "approved"

@@ -200,9 +200,10 @@ def issued(console, seeded):
                                       offer_downloads=False).certificate
 
 
-def logged_in(console, role="ra-officer"):
-    web, app_totp = operator_with_login(console, "op." + role, role)
-    log_in(web, "op." + role, app_totp)
+def logged_in(console, role="ra-officer", name=None):
+    name = name or "op." + role
+    web, app_totp = operator_with_login(console, name, role)
+    log_in(web, name, app_totp)
     return web
 
 
@@ -252,19 +253,28 @@ def test_an_officer_revokes_on_behalf_and_openssl_ocsp_sees_it(console, issued, 
     from services import ca_store, status
     from tests.conftest import last_sms
     web = logged_in(console)
+    second = logged_in(console, "ra-officer", "op.second")
     form = web.get(f"/ops/certificates/{issued.serial}/revoke")
     assert "되돌릴 수 없습니다" in text(form)
     missing = web.post(f"/ops/certificates/{issued.serial}/revoke", {"note": "전화 요청"})
     assert missing.status_code == 400
-    done = web.post(f"/ops/certificates/{issued.serial}/revoke",
-                    {"reason": "key-compromise", "note": "고객 전화: 휴대폰 분실"})
+    asked = web.post(f"/ops/certificates/{issued.serial}/revoke",
+                     {"reason": "key-compromise", "note": "고객 전화: 휴대폰 분실"})
+    assert "두 번째 담당자가 24시간 안에 확인하면 폐기됩니다" in text(asked)
+    assert Certificate.get_by_id(issued.id).status == "valid"          # not yet
+    own = web.post(f"/ops/certificates/{issued.serial}/revoke", {"reason": "key-compromise"})
+    assert own.status_code == 403 and "내 결정은 내가 확인할 수 없습니다" in text(own)
+    done = second.post(f"/ops/certificates/{issued.serial}/revoke",
+                       {"reason": "key-compromise", "note": "본인 확인함"})
     assert done.request.path == f"/ops/certificates/{issued.serial}", text(done)
     assert "폐기했습니다" in text(done)
     assert Certificate.get_by_id(issued.id).status == "revoked"
     assert "폐기" in last_sms(Customer.get(Customer.code == "P0000001"))
     event = AuditEvent.get((AuditEvent.action == "certificate.revoke")
                            & (AuditEvent.target == issued.serial))
-    assert event.actor == "operator:op.ra-officer" and "휴대폰 분실" in event.details
+    assert event.actor == "operator:op.second" and "휴대폰 분실" in event.details
+    assert AuditEvent.get(AuditEvent.action == "certificate.revoke.asked").actor == \
+        "operator:op.ra-officer"
 
     keys = ca_store.load_ca()
     cert = x509.load_der_x509_certificate(bytes(issued.der))
@@ -376,3 +386,38 @@ def test_the_outbox_shows_what_was_not_delivered_and_support_can_retry(console, 
     assert auditor.get("/ops/outbox").status_code == 200
     assert auditor.post("/ops/outbox/retry", {}).status_code == 403
 
+
+
+def test_a_business_general_approval_takes_two_officers(console, seeded):
+    from models import CertificateRequest
+    from services import issuance
+    from tests.conftest import last_sms
+    asked = issuance.request_certificate(seeded, "business-general")
+    first = logged_in(console, "ra-officer", "op.first")
+    waiting = first.post(f"/ops/requests/{asked.id}/approve", {})
+    assert "두 번째 담당자가 필요합니다" in text(waiting)
+    assert CertificateRequest.get_by_id(asked.id).status == "requested"
+    assert "승인" not in last_sms(seeded)
+    page = text(first.get(f"/ops/requests/{asked.id}"))
+    assert "다른 담당자가 내 승인을 확인해야 합니다" in page and "승인 확인" not in page
+    assert first.post(f"/ops/requests/{asked.id}/approve", {}).status_code == 403
+
+    second = logged_in(console, "ra-officer", "op.second")
+    assert "op.first 담당자가" in text(second.get(f"/ops/requests/{asked.id}"))
+    done = second.post(f"/ops/requests/{asked.id}/approve", {})
+    assert "신청을 승인했습니다" in text(done)
+    assert CertificateRequest.get_by_id(asked.id).decided_by == "op.second"
+    assert "승인" in last_sms(seeded)
+
+
+def test_a_first_approval_not_confirmed_in_24_hours_lapses(console, seeded):
+    from models import CertificateRequest
+    from services import issuance
+    asked = issuance.request_certificate(seeded, "business-general")
+    first = logged_in(console, "ra-officer", "op.first")
+    first.post(f"/ops/requests/{asked.id}/approve", {})
+    move_clock(hours=24, minutes=1)
+    second = logged_in(console, "ra-officer", "op.third")         # sessions of a day ago ended
+    again = second.post(f"/ops/requests/{asked.id}/approve", {})
+    assert "두 번째 담당자가 필요합니다" in text(again)           # a new first approval
+    assert CertificateRequest.get_by_id(asked.id).status == "requested"

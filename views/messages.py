@@ -23,6 +23,8 @@ MESSAGES = {
     "code_too_many_tries": _l("Too many wrong codes. Ask for a new code"),
     "code_format": _l("Enter the 6-digit code"),
     "code_wrong": _l("That code is not right. You have %(left)s tries left"),
+    "four_eyes_same": _l("Another officer must confirm: you cannot confirm your own decision"),
+    "four_eyes_nothing": _l("There is nothing to confirm any more: it was confirmed or expired. Look at the page again"),
     "date_format": _l("Enter the date as YYYY-MM-DD, for example 2026-12-01"),
     "search_empty": _l("Enter what you know: a customer code, name, phone number, resident registration number, business number or serial number"),
     "search_long": _l("Enter at most 100 characters"),

@@ -22,7 +22,17 @@ from flask import (
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from services import checkpoints, clock, console, issuance, operators, secrets, status, totp
+from services import (
+    checkpoints,
+    clock,
+    console,
+    four_eyes,
+    issuance,
+    operators,
+    secrets,
+    status,
+    totp,
+)
 from services.errors import DomainError
 from views import MAX_ID, error_list, go, page
 from views.forms import (
@@ -203,7 +213,8 @@ def requests_queue(operator):
 def _request_page(operator, request_id: int, errors=None, form=None):
     return page("ops/request.html", operator=operator, errors=errors,
                 form=form or RejectForm(formdata=None), may_decide=operators.may(
-                    operator, "decide_request"), asked=issuance.find_request(request_id))
+                    operator, "decide_request"), asked=issuance.find_request(request_id),
+                first=four_eyes.waiting("request.approve", request_id))
 
 
 @bp.get(f"/requests/<int(max={MAX_ID}):request_id>")
@@ -215,8 +226,7 @@ def request_detail(operator, request_id):
 @bp.post(f"/requests/<int(max={MAX_ID}):request_id>/approve")
 @signed_in("decide_request")
 def approve(operator, request_id):
-    issuance.approve_request(request_id, operator.name)
-    session["ops_notice"] = "approved"
+    session["ops_notice"] = four_eyes.approve_request(request_id, operator.name)
     return go("ops.requests_queue")
 
 
@@ -262,14 +272,29 @@ def customer(operator, code):
 @bp.get("/certificates/<serial>")
 @signed_in("lookup")
 def certificate(operator, serial):
-    return page("ops/certificate.html", operator=operator, shown=console.certificate(serial),
+    shown = console.certificate(serial)
+    return page("ops/certificate.html", operator=operator, shown=shown,
                 may_change=operators.may(operator, "change_status"),
-                notice=session.pop("ops_notice", None))
+                notice=session.pop("ops_notice", None),
+                first=four_eyes.waiting("certificate.revoke", shown.record.serial))
 
 
-_CHANGES = {"revoke": (OperatorRevokeForm, status.revoke_certificate),
-            "suspend": (NoteForm, status.suspend_certificate),
-            "resume": (NoteForm, status.resume_certificate)}
+def _revoke(record, actor, note, reason):
+    return four_eyes.revoke_certificate(record, reason, actor, note)
+
+
+def _suspend(record, actor, note):
+    status.suspend_certificate(record, "operator:" + actor, note=note)
+    return "suspend"
+
+
+def _resume(record, actor, note):
+    status.resume_certificate(record, "operator:" + actor, note=note)
+    return "resume"
+
+
+_CHANGES = {"revoke": (OperatorRevokeForm, _revoke), "suspend": (NoteForm, _suspend),
+            "resume": (NoteForm, _resume)}
 
 
 @bp.route("/certificates/<serial>/<any(revoke, suspend, resume):change>",
@@ -285,13 +310,13 @@ def change_status(operator, serial, change):
     if form.validate_on_submit():
         extra = {"reason": form.reason.data} if change == "revoke" else {}
         try:
-            apply(shown.record, actor="operator:" + operator.name, note=form.note.data, **extra)
+            done = apply(shown.record, operator.name, form.note.data, **extra)
         except DomainError as error:
             if error.field is None:
                 raise
             errors = error_list(error)
         else:
-            session["ops_notice"] = change
+            session["ops_notice"] = done
             return go("ops.certificate", serial=shown.record.serial)
     return page("ops/change.html", operator=operator, shown=shown, change=change, form=form,
                 errors=errors)
