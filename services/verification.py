@@ -14,10 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pyotp
-
 from models import Account, Customer, OneTimeCode, db
-from services import audit, clock, limits, secrets, settings
+from services import audit, clock, limits, secrets, settings, totp
 from services.customers import (
     check_pin_format,
     normalise_account,
@@ -258,18 +256,22 @@ def check_sms_code(customer: Customer, code: str) -> None:
     customer_succeeded(customer, attempt)
 
 
-# -- second factor: TOTP ------------------------------------------------------------------
+# -- the second factor, and TOTP ------------------------------------------------------
 
-def ask_second_factor(customer: Customer) -> str:
-    """Before a sensitive change: "totp" when the customer has an authenticator app, else
-    "sms" with a code sent now."""
-    if totp_secret(customer):
-        return "totp"
-    send_sms_code(customer)
-    return "sms"
+def ask_second_factor(customer: Customer, method: str | None = None) -> str:
+    """Start a second-factor step (a sign-in or a sensitive change) and return its method:
+    `method` as the customer chose it, or else "totp" when they have an authenticator app and
+    "sms" when they have not. For "sms" a (new) code is sent now."""
+    method = method or ("totp" if totp_secret(customer) else "sms")
+    if method == "sms":
+        send_sms_code(customer)
+    return method
 
 
 def check_second_factor(customer: Customer, method: str, code: str) -> None:
+    """The one check of a second factor, wherever it is asked: the code from the
+    authenticator app ("totp") or the latest text message ("sms"), under the customer's
+    attempt limits."""
     if method == "totp":
         check_totp(customer, code)
     else:
@@ -283,17 +285,6 @@ def totp_secret(customer: Customer) -> str | None:
     return plain.decode() if plain else None
 
 
-def _matching_step(secret: str, code: str) -> int | None:
-    """The time step (within one step either way) at which `code` is right, if any."""
-    totp = pyotp.TOTP(secret)
-    moment = clock.timestamp()
-    for offset in (0, -1, 1):
-        at = int(moment) + offset * totp.interval
-        if hmac.compare_digest(totp.at(at), code):
-            return at // totp.interval
-    return None
-
-
 def check_totp(customer: Customer, code: str, secret: str | None = None) -> None:
     """Accept a TOTP code once: a code already used (or older than the last used) is refused.
     `secret` is given when confirming an enrollment, before it is saved."""
@@ -303,7 +294,7 @@ def check_totp(customer: Customer, code: str, secret: str | None = None) -> None
     code = (code or "").strip()
     _check_code_format(code)
     attempt = reserve_customer_try(customer)
-    step = _matching_step(secret, code)
+    step = totp.matching_step(secret, code)
     if step is None:
         customer_failed(customer, "totp")
         raise DomainError("code_wrong_totp", field="code")
@@ -322,11 +313,11 @@ def check_totp(customer: Customer, code: str, secret: str | None = None) -> None
 
 
 def new_totp_secret() -> str:
-    return pyotp.random_base32()
+    return totp.new_secret()
 
 
 def totp_uri(customer: Customer, secret: str, issuer: str) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=customer.code, issuer_name=issuer)
+    return totp.provisioning_uri(secret, customer.code, issuer)
 
 
 def enroll_totp(customer: Customer, secret: str, code: str) -> None:

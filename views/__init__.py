@@ -134,16 +134,6 @@ class FlowAnswers:
         return value.decode()
 
 
-def second_factor_page(customer: Customer, form, method: str, button: str, code_url: str,
-                       sms_url: str, error: DomainError | None = None) -> Response:
-    """The fresh second factor before a sensitive change: the code from the authenticator app
-    (`method` "totp") or a text message ("sms"), posted to `code_url`; `sms_url` sends a
-    (new) text message instead."""
-    return page("second_factor.html", status=error.status if error else None,
-                errors=error_list(error, "code") if error else None, form=form, method=method,
-                phone=customer.phone, button=button, code_url=code_url, sms_url=sms_url)
-
-
 def sign_out() -> None:
     customer = verified_customer()
     if customer is not None:

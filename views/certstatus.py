@@ -2,15 +2,16 @@
 (revoke: why) -> check your answers -> a fresh second factor -> done. No certificate file is
 needed: a lost file is the usual reason to revoke. One blueprint serves the three, which
 differ only in words and in which certificates they apply to."""
-from flask import Blueprint, abort, session, url_for
+from flask import Blueprint, abort, request, session
 from flask_babel import lazy_gettext as _l
 
 from models import Certificate
 from pki.profile import CERT_TYPES
-from services import clock, flows, issuance, secrets, status, verification
+from services import clock, flows, issuance, secrets, status
 from services.errors import DomainError
-from views import error_list, go, page, second_factor_page, verified
-from views.forms import CodeForm, ConfirmForm, ReasonForm, SerialForm
+from views import error_list, go, page, verified
+from views.forms import ConfirmForm, ReasonForm, SerialForm
+from views.second_factor import SecondFactorStep
 
 bp = Blueprint("certstatus", __name__, url_prefix="/<any(revoke, suspend, resume):action>")
 
@@ -41,6 +42,11 @@ ACTIONS = {
                "along": _l("Your certificate with serial %(serial)s, valid until %(date)s, "
                            "works again with it: it was renewed into this one.")},
 }
+
+# The second factor before the change, ended by the action's own button.
+STEPS = {action: SecondFactorStep("status_flow", words["button"], "certstatus.code",
+                                  "certstatus.code_by_sms")
+         for action, words in ACTIONS.items()}
 
 REASON_LABELS = {
     "key-compromise": (_l("Someone else may have my files or password"),
@@ -138,10 +144,9 @@ def check(customer, action):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            method = verification.ask_second_factor(customer)
+            STEPS[action].ask(customer)
         except DomainError as error:
             return _check_page(action, form, cert, error)
-        session["status_flow"] = {**_flow(action), "method": method}
         return go("certstatus.code", action=action)
     return _check_page(action, form, cert)
 
@@ -158,10 +163,9 @@ def _check_page(action, form, cert, error=None):
 @verified("certstatus.choose")
 def code(customer, action):
     cert, flow = _chosen(customer, action), _flow(action)
-    if cert is None or "method" not in flow:
+    if cert is None or STEPS[action].method() is None:
         return go("certstatus.choose", action=action)
-    form = CodeForm()
-    if form.validate_on_submit():
+    if request.method == "POST":
         if flow.get("done"):
             return go("certstatus.done", action=action)      # a second press of the button
         if cert not in _eligible(customer, action):          # renewed or changed meanwhile
@@ -169,41 +173,32 @@ def code(customer, action):
                 return go("certstatus.done", action=action)  # by this flow: a second press
             return _choose_page(action, SerialForm(), _eligible(customer, action),
                                 DomainError("status_changed", status=409, field="serial"))
-        try:
-            verification.check_second_factor(customer, flow["method"], form.code.data)
-            change = ACTIONS[action]["change"]
-            extra = {"reason": flow["reason"], "reasons": status.CUSTOMER_REASONS} \
-                if action == "revoke" else {}
-            cert = change(cert, actor="customer:" + customer.code, once="status:" + flow["flow"],
-                          **extra)
-        except DomainError as error:
-            if error.code == "already_done":
-                return go("certstatus.done", action=action)
-            return _code_page(action, form, flow["method"], customer, error)
+    return STEPS[action].code(customer, lambda: _change(customer, action, cert, flow),
+                              action=action)
+
+
+def _change(customer, action, cert, flow):
+    """The second factor was right: revoke, suspend or resume, once for this flow."""
+    extra = {"reason": flow["reason"], "reasons": status.CUSTOMER_REASONS} \
+        if action == "revoke" else {}
+    try:
+        ACTIONS[action]["change"](cert, actor="customer:" + customer.code,
+                                  once="status:" + flow["flow"], **extra)
+    except DomainError as error:
+        if error.code != "already_done":
+            raise
+    else:
         session["status_flow"] = {**flow, "done": clock.now().isoformat()}
-        return go("certstatus.done", action=action)
-    return _code_page(action, form, flow["method"], customer)
-
-
-def _code_page(action, form, method, customer, error=None):
-    return second_factor_page(customer, form, method, ACTIONS[action]["button"],
-                              url_for("certstatus.code", action=action),
-                              url_for("certstatus.code_by_sms", action=action), error)
+    return go("certstatus.done", action=action)
 
 
 @bp.post("/code/sms")
 @verified("certstatus.choose")
 def code_by_sms(customer, action):
     """Use a text message instead of the authenticator app, or ask for a new code."""
-    flow = _flow(action)
-    if "method" not in flow:
+    if not _flow(action) or STEPS[action].method() is None:
         return go("certstatus.choose", action=action)
-    try:
-        verification.send_sms_code(customer)
-    except DomainError as error:
-        return _code_page(action, CodeForm(), flow["method"], customer, error)
-    session["status_flow"] = {**flow, "method": "sms"}
-    return go("certstatus.code", action=action)
+    return STEPS[action].send_sms(customer, action=action)
 
 
 @bp.get("/done")

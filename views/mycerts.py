@@ -3,18 +3,24 @@ and setting up an authenticator app."""
 from datetime import datetime
 
 import segno
-from flask import Blueprint, abort, request, session, url_for
+from flask import Blueprint, abort, request, session
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from models import Certificate
 from pki import files as pki_files
 from pki.profile import CERT_TYPES
 from services import ca_store, clock, issuance, registration, renewal, secrets, verification
 from services.errors import DomainError
-from views import attachment, days_left, error_list, go, page, second_factor_page, verified
+from views import attachment, days_left, error_list, go, page, verified
 from views.forms import AutoRenewForm, CodeForm
+from views.second_factor import SecondFactorStep
 
 bp = Blueprint("mycerts", __name__, url_prefix="/my")
+AUTO_RENEW_STEP = SecondFactorStep("auto_renew", _l("Save"), "mycerts.auto_renew_code",
+                                   "mycerts.auto_renew_sms")
+AUTHENTICATOR_STEP = SecondFactorStep("authenticator", _l("Continue"),
+                                      "mycerts.authenticator_confirm", "mycerts.authenticator_sms")
 
 
 def _state(cert: Certificate) -> str:
@@ -88,58 +94,52 @@ def auto_renew(customer, serial):
                          if request.method == "GET" else None)
     if form.validate_on_submit():
         lead = None if form.lead_days.data == "off" else int(form.lead_days.data)
+        session["auto_renew"] = {"serial": cert.serial, "lead": lead}
         try:
             if lead is not None:
                 renewal.check_auto_renewal(cert)
-            method = verification.ask_second_factor(customer)
+            AUTO_RENEW_STEP.ask(customer)
         except DomainError as error:
             return page("mycerts/auto_renew.html", status=error.status,
                         errors=error_list(error, "lead_days"), form=form, cert=cert,
                         cert_type=CERT_TYPES[cert.cert_type])
-        session["auto_renew"] = {"serial": cert.serial, "lead": lead, "method": method}
         return go("mycerts.auto_renew_code", serial=cert.serial)
     return page("mycerts/auto_renew.html", form=form, cert=cert,
                 cert_type=CERT_TYPES[cert.cert_type])
 
 
-def _auto_renew_code_page(customer, cert, form, method, error=None):
-    return second_factor_page(customer, form, method, _("Save"),
-                              url_for("mycerts.auto_renew_code", serial=cert.serial),
-                              url_for("mycerts.auto_renew_sms", serial=cert.serial), error)
+def _auto_renew_asked(cert) -> bool:
+    """Whether this certificate's automatic renewal waits for its second factor."""
+    choice = session.get("auto_renew")
+    return bool(choice) and choice["serial"] == cert.serial and AUTO_RENEW_STEP.method() is not None
 
 
 @bp.route("/certificates/<serial>/auto-renew/code", methods=["GET", "POST"])
 @verified("mycerts.index")
 def auto_renew_code(customer, serial):
-    cert, choice = _own(customer, serial), session.get("auto_renew")
-    if not choice or choice["serial"] != cert.serial:
+    cert = _own(customer, serial)
+    if not _auto_renew_asked(cert):
         return go("mycerts.auto_renew", serial=cert.serial)
-    form = CodeForm()
-    if form.validate_on_submit():
-        try:
-            verification.check_second_factor(customer, choice["method"], form.code.data)
-            renewal.set_auto_renewal(cert, choice["lead"], "customer:" + customer.code)
-        except DomainError as error:
-            return _auto_renew_code_page(customer, cert, form, choice["method"], error)
-        session.pop("auto_renew", None)
-        session["flash"] = "auto_renew_on" if choice["lead"] else "auto_renew_off"
-        return go("mycerts.index")
-    return _auto_renew_code_page(customer, cert, form, choice["method"])
+    return AUTO_RENEW_STEP.code(customer, lambda: _set_auto_renewal(customer, cert),
+                                serial=cert.serial)
+
+
+def _set_auto_renewal(customer, cert):
+    lead = session["auto_renew"]["lead"]
+    renewal.set_auto_renewal(cert, lead, "customer:" + customer.code)
+    session.pop("auto_renew", None)
+    session["flash"] = "auto_renew_on" if lead else "auto_renew_off"
+    return go("mycerts.index")
 
 
 @bp.post("/certificates/<serial>/auto-renew/sms")
 @verified("mycerts.index")
 def auto_renew_sms(customer, serial):
     """A text message instead of the authenticator app, or a new code."""
-    cert, choice = _own(customer, serial), session.get("auto_renew")
-    if not choice or choice["serial"] != cert.serial:
+    cert = _own(customer, serial)
+    if not _auto_renew_asked(cert):
         return go("mycerts.auto_renew", serial=cert.serial)
-    try:
-        verification.send_sms_code(customer)
-    except DomainError as error:
-        return _auto_renew_code_page(customer, cert, CodeForm(), choice["method"], error)
-    session["auto_renew"] = {**choice, "method": "sms"}
-    return go("mycerts.auto_renew_code", serial=cert.serial)
+    return AUTO_RENEW_STEP.send_sms(customer, serial=cert.serial)
 
 
 @bp.get("/chain.pem")
@@ -154,14 +154,8 @@ def _changing_authenticator_confirmed(customer) -> bool:
     session, in the last 10 minutes."""
     if verification.totp_secret(customer) is None:
         return True
-    confirmed = session.get("authenticator_confirmed")
+    confirmed = AUTHENTICATOR_STEP.answers.get().get("confirmed")
     return bool(confirmed) and verification.is_fresh(datetime.fromisoformat(confirmed))
-
-
-def _authenticator_code_page(customer, form, error=None):
-    return second_factor_page(customer, form, session.get("authenticator_method", "totp"),
-                              _("Continue"), url_for("mycerts.authenticator_confirm"),
-                              url_for("mycerts.authenticator_sms"), error)
 
 
 @bp.route("/authenticator/confirm", methods=["GET", "POST"])
@@ -169,27 +163,24 @@ def _authenticator_code_page(customer, form, error=None):
 def authenticator_confirm(customer):
     """Before a new authenticator app replaces the current one: a code from the current one
     (or a text message), so that a borrowed session cannot take over the second factor."""
-    form = CodeForm()
-    if form.validate_on_submit():
-        try:
-            verification.check_second_factor(
-                customer, session.get("authenticator_method", "totp"), form.code.data)
-        except DomainError as error:
-            return _authenticator_code_page(customer, form, error)
-        session["authenticator_confirmed"] = clock.now().isoformat()
+    if _changing_authenticator_confirmed(customer):
         return go("mycerts.authenticator")
-    return _authenticator_code_page(customer, form)
+    if AUTHENTICATOR_STEP.method() is None:
+        AUTHENTICATOR_STEP.ask(customer)          # the app they have: no text message
+    return AUTHENTICATOR_STEP.code(customer, _authenticator_confirmed)
+
+
+def _authenticator_confirmed():
+    AUTHENTICATOR_STEP.answers.save(confirmed=clock.now().isoformat())
+    return go("mycerts.authenticator")
 
 
 @bp.post("/authenticator/confirm/sms")
 @verified("mycerts.authenticator")
 def authenticator_sms(customer):
-    try:
-        verification.send_sms_code(customer)
-    except DomainError as error:
-        return _authenticator_code_page(customer, CodeForm(), error)
-    session["authenticator_method"] = "sms"
-    return go("mycerts.authenticator_confirm")
+    if AUTHENTICATOR_STEP.method() is None:
+        return go("mycerts.authenticator")
+    return AUTHENTICATOR_STEP.send_sms(customer)
 
 
 @bp.route("/authenticator", methods=["GET", "POST"])
@@ -211,7 +202,7 @@ def authenticator(customer):
         except DomainError as error:
             errors = error_list(error, "code")
         else:
-            for key in ("totp_pending", "authenticator_confirmed", "authenticator_method"):
+            for key in ("totp_pending", "authenticator"):
                 session.pop(key, None)
             session["flash"] = "totp_enrolled"
             return go("mycerts.index")

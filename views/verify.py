@@ -4,6 +4,7 @@ from datetime import datetime
 
 from flask import Blueprint, request, session
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 from models import Customer
 from services import clock, secrets, verification
@@ -11,9 +12,11 @@ from services.customers import set_language
 from services.errors import DomainError
 from services.verification import IdentityClaim
 from views import error_list, go, page, sign_in, sign_out
-from views.forms import CodeForm, IdentityForm, MethodForm
+from views.forms import IdentityForm, MethodForm
+from views.second_factor import SecondFactorStep
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
+STEP = SecondFactorStep("verify", _l("Continue"), "verify.code", "verify.resend")
 
 FLOWS = {"issue.terms", "issue.check", "mycerts.index", "mycerts.authenticator",
          "registration.upload",
@@ -23,11 +26,11 @@ FLOWS = {"issue.terms", "issue.check", "mycerts.index", "mycerts.authenticator",
 
 def _pending() -> Customer | None:
     """The customer who passed step one in the last 10 minutes, not yet the second factor."""
-    started = session.get("pending_at")
-    if "pending" not in session or not started or not verification.is_fresh(
-            datetime.fromisoformat(started)):
+    pending = STEP.answers.get()
+    if "customer" not in pending or not verification.is_fresh(
+            datetime.fromisoformat(pending["at"])):
         return None
-    return Customer.get_or_none(Customer.id == session["pending"])
+    return Customer.get_or_none(Customer.id == pending["customer"])
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -42,24 +45,19 @@ def identity():
         except DomainError as error:
             return page("verify/identity.html", status=error.status,
                         errors=error_list(error, "name"), form=form)
-        session["pending"] = customer.id
-        session["pending_at"] = clock.now().isoformat()
+        # A new verification in progress (its second factor not asked for yet).
+        session["verify"] = {"customer": customer.id, "at": clock.now().isoformat()}
         # The VID is computed from this number at issuance; kept encrypted, never plain.
         session["idn"] = secrets.encrypt("session-idn", (business or form.rrn.data).encode())
         if verification.totp_secret(customer):
             return go("verify.method")
-        return _send_code(customer, form)
+        try:
+            STEP.ask(customer)
+        except DomainError as error:
+            return page("verify/identity.html", status=error.status, errors=error_list(error),
+                        form=form)
+        return go("verify.code")
     return page("verify/identity.html", form=form)
-
-
-def _send_code(customer, form):
-    try:
-        verification.send_sms_code(customer)
-    except DomainError as error:
-        return page("verify/identity.html", status=error.status, errors=error_list(error),
-                    form=form)
-    session["method"] = "sms"
-    return go("verify.code")
 
 
 @bp.route("/method", methods=["GET", "POST"])
@@ -69,13 +67,11 @@ def method():
         return go("verify.identity")
     form = MethodForm()
     if form.validate_on_submit():
-        if form.method.data == "sms":
-            try:
-                verification.send_sms_code(customer)
-            except DomainError as error:
-                return page("verify/method.html", status=error.status,
-                            errors=error_list(error, "method"), form=form)
-        session["method"] = form.method.data
+        try:
+            STEP.ask(customer, form.method.data)
+        except DomainError as error:
+            return page("verify/method.html", status=error.status,
+                        errors=error_list(error, "method"), form=form)
         return go("verify.code")
     return page("verify/method.html", form=form)
 
@@ -83,40 +79,25 @@ def method():
 @bp.route("/code", methods=["GET", "POST"])
 def code():
     customer = _pending()
-    if customer is None:
+    if customer is None or STEP.method() is None:
         return go("verify.identity")
-    method = session.get("method", "sms")
-    form = CodeForm()
-    if form.validate_on_submit():
-        try:
-            if method == "totp":
-                verification.check_totp(customer, form.code.data)
-            else:
-                verification.check_sms_code(customer, form.code.data)
-        except DomainError as error:
-            return page("verify/code.html", status=error.status,
-                        errors=error_list(error, "code"), form=form, method=method,
-                        phone=customer.phone)
-        flow, args = session.pop("next", None) or (None, {})
-        sign_in(customer)
-        set_language(customer, str(get_locale()))
-        return go(flow, **args) if flow in FLOWS else go("mycerts.index")
-    return page("verify/code.html", form=form, method=method, phone=customer.phone)
+    return STEP.code(customer, lambda: _signed_in(customer))
+
+
+def _signed_in(customer):
+    """The code was right: a new, verified session, back to the flow the customer came from."""
+    flow, args = session.pop("next", None) or (None, {})
+    sign_in(customer)
+    set_language(customer, str(get_locale()))
+    return go(flow, **args) if flow in FLOWS else go("mycerts.index")
 
 
 @bp.post("/resend")
 def resend():
     customer = _pending()
-    if customer is None:
+    if customer is None or STEP.method() is None:
         return go("verify.identity")
-    try:
-        verification.send_sms_code(customer)
-    except DomainError as error:
-        return page("verify/code.html", status=error.status, errors=error_list(error, "code"),
-                    form=CodeForm(), method="sms", phone=customer.phone)
-    session["method"] = "sms"
-    return page("verify/code.html", form=CodeForm(), method="sms", phone=customer.phone,
-                resent=True)
+    return STEP.send_sms(customer)
 
 
 @bp.post("/signout")
