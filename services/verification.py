@@ -126,17 +126,24 @@ def account_limit(account_number: str) -> limits.Limit:
     return limits.per_target("identity-account", account_number)
 
 
-def unlock(code: str, actor: str) -> Customer:
-    """An operator starts a customer's checks again after a pause or a suspension."""
+def unlock(code: str, actor: str, note: str | None = None) -> Customer:
+    """An operator starts a customer's checks again after a pause or a suspension (with a
+    note for the audit trail); the customer is told by text message."""
     from services.customers import find
+    from services.notify import notify
+    from services.text import one_line
     customer = find(code)
+    note = one_line(note, "note", 500)
     with db.atomic():
         limits.reset(customer_limit(customer))
         for account in customer.accounts:       # guesses at their account number, too
             limits.reset(account_limit(account.number))
         Customer.update(failed_tries=0, locked_until=None, self_service_suspended_at=None).where(
             Customer.id == customer.id).execute()
-        audit.record(actor, "customer.unlocked", customer.code)
+        audit.record(actor, "customer.unlocked", customer.code, **({"note": note} if note else {}))
+    notify(customer, "unlocked", N_(
+        "[CertCenter] The bank started your identity checks again: you can use the "
+        "certificate center. If you did not ask for this, call us."))
     return Customer.get_by_id(customer.id)
 
 

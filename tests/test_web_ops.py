@@ -421,3 +421,23 @@ def test_a_first_approval_not_confirmed_in_24_hours_lapses(console, seeded):
     again = second.post(f"/ops/requests/{asked.id}/approve", {})
     assert "두 번째 담당자가 필요합니다" in text(again)           # a new first approval
     assert CertificateRequest.get_by_id(asked.id).status == "requested"
+
+
+def test_support_unlocks_a_stopped_customer_with_a_note_and_they_are_told(console, seeded):
+    from models import AuditEvent, Customer
+    from services import clock as clock_module
+    from tests.conftest import last_sms
+    Customer.update(self_service_suspended_at=clock_module.now()).where(
+        Customer.code == "B0000001").execute()
+    auditor = logged_in(console, "auditor")
+    assert "잠금 해제" not in text(auditor.get("/ops/customers/B0000001"))
+    assert auditor.post("/ops/customers/B0000001/unlock", {"note": "x"}).status_code == 403
+    support = logged_in(console, "support")
+    page = support.get("/ops/customers/B0000001")
+    assert "본인 확인을 다시 시작" in text(page)
+    done = support.post("/ops/customers/B0000001/unlock", {"note": "대표자 전화, 본인 확인"})
+    assert "고객에게 문자 메시지로 알렸습니다" in text(done)
+    assert Customer.get(Customer.code == "B0000001").self_service_suspended_at is None
+    assert "다시 시작했습니다" in last_sms(seeded)
+    event = AuditEvent.get(AuditEvent.action == "customer.unlocked")
+    assert event.actor == "operator:op.support" and "대표자 전화" in event.details

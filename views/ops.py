@@ -32,6 +32,7 @@ from services import (
     secrets,
     status,
     totp,
+    verification,
 )
 from services.errors import DomainError
 from views import MAX_ID, error_list, go, page
@@ -266,7 +267,10 @@ def search(operator):
 def customer(operator, code):
     shown = console.customer(code)
     return page("ops/customer.html", operator=operator, customer=shown,
-                certificates=issuance.certificates_of(shown))
+                certificates=issuance.certificates_of(shown),
+                may_unlock=operators.may(operator, "unlock_customer"),
+                locked=verification.is_suspended(shown) or bool(shown.locked_until),
+                notice=session.pop("ops_notice", None))
 
 
 @bp.get("/certificates/<serial>")
@@ -380,3 +384,15 @@ def retry_outbox(operator):
     report = console.retry_outbox(operator)
     session["ops_retry_report"] = [report.sent, report.failed]
     return go("ops.outbox")
+
+
+@bp.post("/customers/<code>/unlock")
+@signed_in("unlock_customer")
+def unlock_customer(operator, code):
+    """Start a customer's identity checks again, with a note; they are told by text message."""
+    form = NoteForm()
+    if form.validate_on_submit():
+        verification.unlock(console.customer(code).code, "operator:" + operator.name,
+                            form.note.data)
+        session["ops_notice"] = "unlocked"
+    return go("ops.customer", code=code)
