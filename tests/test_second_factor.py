@@ -140,3 +140,16 @@ def test_a_paused_customer_gets_the_same_answer_in_every_place(app, demo, cert):
     assert errors[0][1].startswith("Too many wrong tries. Identity checks are paused until")
     assert Certificate.get_by_id(cert.id).status == "valid"
     assert Certificate.get_by_id(cert.id).auto_renew_days is None
+
+
+def test_the_sign_in_code_before_a_method_is_chosen_goes_to_the_choice(web, demo):
+    """A customer with an app who skips the method page is sent back to it; no code is checked
+    and no try counted."""
+    english(web)
+    web.post("/verify/", {"name": "홍길동", "rrn": "900101-1234567",
+                          "account": "110-123-456789", "pin": "1234"})
+    response = web.post("/verify/code", {"code": totp_now(demo["totp_secret"])})
+    assert response.request.path == "/verify/method"
+    assert h1(response) == "How do you want to get your code?"
+    assert AuditEvent.select().where(AuditEvent.action.in_(
+        ["verify.passed", "verify.failed"])).count() == 0

@@ -79,8 +79,10 @@ def method():
 @bp.route("/code", methods=["GET", "POST"])
 def code():
     customer = _pending()
-    if customer is None or STEP.method() is None:
+    if customer is None:
         return go("verify.identity")
+    if STEP.method() is None:                # an app to choose first: the method page
+        return go("verify.method")
     return STEP.code(customer, lambda: _signed_in(customer))
 
 
@@ -95,7 +97,7 @@ def _signed_in(customer):
 @bp.post("/resend")
 def resend():
     customer = _pending()
-    if customer is None or STEP.method() is None:
+    if customer is None:
         return go("verify.identity")
     return STEP.send_sms(customer)
 
