@@ -137,6 +137,18 @@ def app(tmp_path, ca_template, backend_settings):
 
 
 @pytest.fixture
+def console(tmp_path, ca_template):
+    """An app with the operators' console switched on."""
+    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1")
+    db.connect(reuse_if_open=True)
+    yield application
+    if not db.is_closed():
+        db.close()
+    clock.reset()
+    ca_store.forget_ca()
+
+
+@pytest.fixture
 def demo(app):
     """The demo customers, as `flask demo seed` makes them."""
     result = app.test_cli_runner().invoke(args=["demo", "seed"])

@@ -6,23 +6,36 @@ import re
 import pyotp
 import pytest
 
-from models import db
 from services import clock, operators
 from tests.browser import assert_accessible, new_page, submit, tab_to
-from tests.conftest import fresh_app, move_clock
+from tests.conftest import move_clock
 
 PASSWORD = "quiet lantern orbit 42 maple"
 
 
 @pytest.fixture
-def app(tmp_path, ca_template):
+def app(console):
     """The console switched on (this module's `live` serves it)."""
-    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1")
-    db.connect(reuse_if_open=True)
-    yield application
-    if not db.is_closed():
-        db.close()
-    clock.reset()
+    return console
+
+
+def officer(name: str, role: str = "ra-officer") -> pyotp.TOTP:
+    """An enrolled operator; returns their authenticator."""
+    secret = pyotp.random_base32()
+    _, link = operators.add_operator(name, role, "test")
+    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
+                                 pyotp.TOTP(secret).at(clock.timestamp()))
+    return pyotp.TOTP(secret)
+
+
+def seeded_certificate(app):
+    """The demo customers, and a personal-banking certificate for P0000001."""
+    from models import Customer
+    from services import issuance
+    assert app.test_cli_runner().invoke(args=["demo", "seed"]).exit_code == 0
+    return issuance.issue_certificate(Customer.get(Customer.code == "P0000001"),
+                                      "personal-banking", idn="9001011234567", actor="test",
+                                      password="Blue!sky42x", offer_downloads=False).certificate
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
@@ -102,12 +115,8 @@ def test_an_officer_rejects_then_approves_business_requests(app, chromium, live,
     from models import Customer
     business = Customer.get(Customer.code == "B0000001")
     first = issuance.request_certificate(business, "business-banking")
-    secret = pyotp.random_base32()
-    _, link = operators.add_operator("kim.ra", "ra-officer", "test")
-    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
-                                 pyotp.TOTP(secret).now())
     page = new_page(chromium, live, javascript)
-    log_in_on_the_page(page, live, "kim.ra", pyotp.TOTP(secret), javascript)
+    log_in_on_the_page(page, live, "kim.ra", officer("kim.ra"), javascript)
 
     page.goto(f"{live}/ops/requests")
     assert_accessible(page, "requests queue")
@@ -143,18 +152,10 @@ def test_an_officer_finds_a_customer_and_revokes_on_their_behalf(app, chromium, 
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from models import Customer
-    from services import ca_store, issuance
-    app.test_cli_runner().invoke(args=["demo", "seed"])
-    record = issuance.issue_certificate(Customer.get(Customer.code == "P0000001"),
-                                        "personal-banking", idn="9001011234567", actor="test",
-                                        password="Blue!sky42x", offer_downloads=False).certificate
-    secret = pyotp.random_base32()
-    _, link = operators.add_operator("kim.ra", "ra-officer", "test")
-    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
-                                 pyotp.TOTP(secret).now())
+    from services import ca_store
+    record = seeded_certificate(app)
     page = new_page(chromium, live, javascript)
-    log_in_on_the_page(page, live, "kim.ra", pyotp.TOTP(secret), javascript)
+    log_in_on_the_page(page, live, "kim.ra", officer("kim.ra"), javascript)
 
     page.click("a[href$='/ops/search']")
     page.wait_for_url("**/ops/search")
@@ -195,18 +196,10 @@ def test_an_officer_finds_a_customer_and_revokes_on_their_behalf(app, chromium, 
 
 def test_an_auditor_reads_and_verifies_the_trail_and_is_refused_every_change(app, chromium,
                                                                                live):
-    from models import Customer
     from services import issuance
-    app.test_cli_runner().invoke(args=["demo", "seed"])
-    record = issuance.issue_certificate(Customer.get(Customer.code == "P0000001"),
-                                        "personal-banking", idn="9001011234567", actor="test",
-                                        password="Blue!sky42x", offer_downloads=False).certificate
-    secret = pyotp.random_base32()
-    _, link = operators.add_operator("lee.audit", "auditor", "test")
-    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
-                                 pyotp.TOTP(secret).now())
+    record = seeded_certificate(app)
     page = new_page(chromium, live, javascript=False)
-    log_in_on_the_page(page, live, "lee.audit", pyotp.TOTP(secret), javascript=False)
+    log_in_on_the_page(page, live, "lee.audit", officer("lee.audit", "auditor"), javascript=False)
     page.click("a[href$='/ops/audit']")
     page.wait_for_url("**/ops/audit")
     assert "certificate.issue" in page.locator("main").inner_text()
@@ -224,13 +217,6 @@ def test_an_auditor_reads_and_verifies_the_trail_and_is_refused_every_change(app
     assert_accessible(page, "refused")
     assert issuance.in_force(record.customer, "personal-banking").count() == 1
 
-
-def officer(name: str) -> pyotp.TOTP:
-    secret = pyotp.random_base32()
-    _, link = operators.add_operator(name, "ra-officer", "test")
-    operators.complete_enrolment(link.rsplit("/", 1)[1], PASSWORD, secret,
-                                 pyotp.TOTP(secret).at(clock.timestamp()))
-    return pyotp.TOTP(secret)
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])

@@ -6,21 +6,10 @@ import re
 import pyotp
 import pytest
 
-from models import db
 from services import clock, operators
 from tests.conftest import Browserish, fresh_app, move_clock, text
 
 PASSWORD = "quiet lantern orbit 42 maple"
-
-
-@pytest.fixture
-def console(tmp_path, ca_template):
-    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1")
-    db.connect(reuse_if_open=True)
-    yield application
-    if not db.is_closed():
-        db.close()
-    clock.reset()
 
 
 def enrol(web, link_token) -> pyotp.TOTP:

@@ -3,12 +3,13 @@ renders a template: the whole page, or only `<main>` for an htmx request."""
 from datetime import datetime, timedelta
 from functools import wraps
 
+import segno
 from flask import Response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from models import Customer
-from services import clock, secrets
+from services import clock, secrets, totp
 from services.customers import format_business_number
 from services.errors import DomainError
 from services.verification import VERIFIED_IDLE, end_sessions, is_fresh, session_is_current
@@ -108,6 +109,32 @@ def reverify_unless_fresh(flow: str) -> Response | None:
         return None
     remember_flow(flow)
     return go("verify.identity")
+
+
+class PendingAuthenticator:
+    """An authenticator app being set up (a customer's, an operator's): its secret, made once
+    and kept sealed in the session under `key` until the setup is confirmed, and what the page
+    shows of it (a QR code, and the key in groups of four for typing)."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def secret(self) -> str:
+        pending = secrets.decrypt(self.key, session.get(self.key, ""))
+        if pending is None:
+            pending = totp.new_secret().encode()
+            session[self.key] = secrets.encrypt(self.key, pending)
+        return pending.decode()
+
+    def shown(self, account: str, issuer: str) -> dict:
+        secret = self.secret()
+        uri = totp.provisioning_uri(secret, account, issuer)
+        return {"qr": segno.make(uri, error="m").svg_inline(
+                    scale=4, title=_("QR code for your authenticator app")),
+                "groups": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))}
+
+    def done(self) -> None:
+        session.pop(self.key, None)
 
 
 class FlowAnswers:

@@ -2,7 +2,6 @@
 and setting up an authenticator app."""
 from datetime import datetime
 
-import segno
 from flask import Blueprint, abort, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -10,9 +9,9 @@ from flask_babel import lazy_gettext as _l
 from models import Certificate
 from pki import files as pki_files
 from pki.profile import CERT_TYPES
-from services import ca_store, clock, issuance, registration, renewal, secrets, verification
+from services import ca_store, clock, issuance, registration, renewal, verification
 from services.errors import DomainError
-from views import attachment, days_left, error_list, go, page, verified
+from views import PendingAuthenticator, attachment, days_left, error_list, go, page, verified
 from views.forms import AutoRenewForm, CodeForm
 from views.second_factor import SecondFactorStep
 
@@ -32,6 +31,7 @@ def _state(cert: Certificate) -> str:
 
 
 # Listed first; the rest (revoked, expired, replaced by a renewal) go under "Past certificates".
+NEW_AUTHENTICATOR = PendingAuthenticator("totp_pending")
 CURRENT = ("valid", "suspended")
 
 
@@ -189,11 +189,7 @@ def authenticator(customer):
     """Enrol an authenticator app: a QR code and the key in groups, confirmed by a code."""
     if not _changing_authenticator_confirmed(customer):
         return go("mycerts.authenticator_confirm")
-    pending = secrets.decrypt("totp-pending", session.get("totp_pending", ""))
-    if pending is None:
-        pending = verification.new_totp_secret().encode()
-        session["totp_pending"] = secrets.encrypt("totp-pending", pending)
-    secret = pending.decode()
+    secret = NEW_AUTHENTICATOR.secret()
     form = CodeForm()
     errors = None
     if form.validate_on_submit():
@@ -202,11 +198,9 @@ def authenticator(customer):
         except DomainError as error:
             errors = error_list(error, "code")
         else:
-            for key in ("totp_pending", "authenticator"):
-                session.pop(key, None)
+            NEW_AUTHENTICATOR.done()
+            session.pop("authenticator", None)
             session["flash"] = "totp_enrolled"
             return go("mycerts.index")
-    uri = verification.totp_uri(customer, secret, _("CertCenter"))
-    qr = segno.make(uri, error="m").svg_inline(scale=4, title=_("QR code for your authenticator app"))
-    groups = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return page("mycerts/authenticator.html", errors=errors, form=form, qr=qr, groups=groups)
+    return page("mycerts/authenticator.html", errors=errors, form=form,
+                **NEW_AUTHENTICATOR.shown(customer.code, _("CertCenter")))

@@ -8,7 +8,6 @@ operator's role may do."""
 import ipaddress
 from functools import wraps
 
-import segno
 from flask import (
     Blueprint,
     Response,
@@ -29,13 +28,11 @@ from services import (
     four_eyes,
     issuance,
     operators,
-    secrets,
     status,
-    totp,
     verification,
 )
 from services.errors import DomainError
-from views import MAX_ID, error_list, go, page
+from views import MAX_ID, PendingAuthenticator, error_list, go, page
 from views.forms import (
     CodeForm,
     NoteForm,
@@ -48,6 +45,7 @@ from views.forms import (
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 COOKIE = "cc_ops"
+NEW_AUTHENTICATOR = PendingAuthenticator("ops_totp_pending")
 PENDING_SECONDS = 300           # between the password and the code
 
 
@@ -172,11 +170,7 @@ def logout(operator):
 def enrol(token):
     """Set a password and an authenticator app in one page, from the one-time link."""
     operator = operators.operator_for_enrolment(token)
-    pending = secrets.decrypt("operator-totp-pending", session.get("ops_totp_pending", ""))
-    if pending is None:
-        pending = totp.new_secret().encode()
-        session["ops_totp_pending"] = secrets.encrypt("operator-totp-pending", pending)
-    secret = pending.decode()
+    secret = NEW_AUTHENTICATOR.secret()
     form = OperatorEnrolmentForm()
     errors = None
     if form.validate_on_submit():
@@ -185,15 +179,12 @@ def enrol(token):
         except DomainError as error:
             errors = error_list(error, "password")
         else:
-            session.pop("ops_totp_pending", None)
+            NEW_AUTHENTICATOR.done()
             session["ops_notice"] = "enrolled"
             return go("ops.login")
-    uri = totp.provisioning_uri(secret, operator.name, _("CertCenter console"))
-    qr = segno.make(uri, error="m").svg_inline(scale=4,
-                                                title=_("QR code for your authenticator app"))
-    groups = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return page("ops/enrol.html", form=form, errors=errors, operator=operator, qr=qr,
-                groups=groups, minimum=operators.MIN_PASSWORD)
+    return page("ops/enrol.html", form=form, errors=errors, operator=operator,
+                minimum=operators.MIN_PASSWORD,
+                **NEW_AUTHENTICATOR.shown(operator.name, _("CertCenter console")))
 
 
 @bp.get("/")
