@@ -27,6 +27,7 @@ PERMISSIONS = {
 ENROLMENT_VALID = timedelta(hours=24)
 IDLE_TIMEOUT = timedelta(minutes=15)
 ABSOLUTE_TIMEOUT = timedelta(hours=8)
+PASSWORD_TO_CODE = timedelta(minutes=5)     # between the right password and its code
 MIN_PASSWORD, MAX_PASSWORD = 12, 128
 # zxcvbn's score: 3 is "safely unguessable: moderate protection from offline slow-hash
 # scenario" (about 10^10 guesses). Its dictionaries hold the 30,000 most common passwords,
@@ -188,6 +189,15 @@ def check_password(name: str, password: str, client: str) -> Operator:
         raise DomainError("login_failed", field="password")
     attempt.succeeded()
     return operator
+
+
+def password_checked(operator_id, checked_at: float) -> Operator | None:
+    """The operator whose password was right at `checked_at` (a clock.timestamp()), while the
+    code may still follow it: for PASSWORD_TO_CODE, and while the operator is not disabled."""
+    if not isinstance(operator_id, int) or clock.timestamp() - checked_at > \
+            PASSWORD_TO_CODE.total_seconds():
+        return None
+    return Operator.get_or_none((Operator.id == operator_id) & Operator.disabled_at.is_null())
 
 
 def check_code(operator: Operator, code: str, client: str) -> Operator:

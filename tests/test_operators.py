@@ -205,3 +205,14 @@ def test_each_role_may_do_exactly_its_actions(app, role):
     if role == "auditor":
         assert not CHANGES & operators.PERMISSIONS[role]
     assert "view_dashboard" in operators.PERMISSIONS[role]
+
+
+def test_the_code_must_follow_the_password_within_five_minutes(app):
+    operator, _ = enrolled(app)
+    checked_at = clock.timestamp()
+    assert operators.password_checked(operator.id, checked_at).id == operator.id
+    move_clock(minutes=5, seconds=1)
+    assert operators.password_checked(operator.id, checked_at) is None
+    operators.disable_operator("kim.ra", "test")
+    assert operators.password_checked(operator.id, clock.timestamp()) is None
+    assert operators.password_checked("1", clock.timestamp()) is None

@@ -46,7 +46,6 @@ bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 COOKIE = "cc_ops"
 NEW_AUTHENTICATOR = PendingAuthenticator("ops_totp_pending")
-PENDING_SECONDS = 300           # between the password and the code
 
 
 def _serializer() -> URLSafeSerializer:
@@ -138,9 +137,7 @@ def login():
 @bp.route("/login/code", methods=["GET", "POST"])
 def code():
     held = _cookie()
-    if "pending" not in held or clock.timestamp() - held.get("at", 0) > PENDING_SECONDS:
-        return go("ops.login")
-    operator = operators.Operator.get_or_none(operators.Operator.id == held["pending"])
+    operator = operators.password_checked(held.get("pending"), held.get("at", 0))
     if operator is None:
         return go("ops.login")
     form = CodeForm()
