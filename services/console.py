@@ -10,8 +10,26 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from models import AuditEvent, Certificate, CertificateRequest, Customer, Notification
-from services import audit, ca_overview, clock, customers, notify, operators, status
+from models import (
+    AuditEvent,
+    Certificate,
+    CertificateRequest,
+    Customer,
+    Download,
+    Notification,
+)
+from services import (
+    audit,
+    ca_overview,
+    clock,
+    customers,
+    issuance,
+    notify,
+    operators,
+    registration,
+    settings,
+    status,
+)
 from services.errors import DomainError
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -94,17 +112,26 @@ def customer(code: str) -> Customer:
     return found
 
 
+def _fingerprint(algorithm: str, der: bytes) -> str:
+    """As `openssl x509 -fingerprint` prints it: upper-case hex pairs joined by colons."""
+    digest = hashlib.new(algorithm, der).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
 @dataclass
 class CertificateView:
     record: Certificate
-    sha256: str                     # of the certificate's DER, as openssl shows it
+    sha256: str                     # fingerprints of the certificate's DER
+    sha1: str                       # the one Korean toolkits show
+    downloads: list                 # the files prepared for the customer, newest first
     events: list                    # audit events about it, oldest first
 
 
 def certificate(serial: str) -> CertificateView:
     record = status.find_certificate(serial)
-    digest = hashlib.sha256(bytes(record.der)).hexdigest().upper()
-    return CertificateView(record, ":".join(digest[i:i + 2] for i in range(0, 64, 2)),
+    der = bytes(record.der)
+    return CertificateView(record, _fingerprint("sha256", der), _fingerprint("sha1", der),
+                           list(record.downloads.order_by(Download.id.desc())),
                            list(audit.events(target=record.serial)))
 
 
@@ -194,3 +221,74 @@ def retry_outbox(operator) -> notify.RetryReport:
     audit.record("operator:" + operator.name, "outbox.retry", None, sent=report.sent,
                  failed=report.failed)
     return report
+
+
+# -- a customer's page -----------------------------------------------------------------------
+
+RECENT_NOTIFICATIONS = 20
+
+
+@dataclass
+class CustomerPage:
+    customer: Customer
+    certificates: list
+    changes: dict             # serial -> its status changes (services.status.history)
+    requests: list
+    registered: list
+    notifications: list       # the latest RECENT_NOTIFICATIONS, newest first
+    paused_until: object      # the end of a pause in identity checks still running, or None
+
+
+def customer_page(code: str) -> CustomerPage:
+    """Everything support needs on the phone: certificates with their status history, business
+    requests, other institutions' certificates registered, the latest notifications (what was
+    sent, never the text: it may carry a code), and whether identity checks are stopped."""
+    found = customer(code)
+    certificates = list(issuance.certificates_of(found))
+    now = clock.now()
+    return CustomerPage(
+        found, certificates, status.history(certificates),
+        list(found.requests.order_by(CertificateRequest.id.desc())),
+        registration.registered_of(found),
+        list(found.notifications.order_by(Notification.id.desc()).limit(RECENT_NOTIFICATIONS)),
+        found.locked_until if found.locked_until and found.locked_until > now else None)
+
+
+# -- the settings page ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunningSetting:
+    key: str              # what the template labels
+    value: str            # never a secret: a password, token, PIN or key is only "set"
+    variable: str         # the environment variable that sets it
+
+
+def _without_password(url: str) -> str:
+    """A database URL as it can be shown: any password in it replaced."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def running_settings(config) -> list[RunningSetting]:
+    """What this instance runs with (the application's config, read from the environment)."""
+    current = settings.current()
+    smtp, sms, pkcs11 = current.smtp, current.sms, current.pkcs11
+    rows = [
+        ("base_url", current.base_url, "CERTCENTER_BASE_URL"),
+        ("instance", str(current.instance), "CERTCENTER_INSTANCE"),
+        ("database", _without_password(config["DATABASE_URL"]), "DATABASE_URL"),
+        ("ca_org", current.ca_org, "CERTCENTER_CA_ORG"),
+        ("bank_code", current.bank_code, "CERTCENTER_BANK_CODE"),
+        ("policy_arc", current.policy_arc, "CERTCENTER_POLICY_ARC"),
+        ("support_phone", current.support_phone, "CERTCENTER_SUPPORT_PHONE"),
+        ("crl_hours", str(current.crl_hours), "CERTCENTER_CRL_HOURS"),
+        ("pkcs11", f"{pkcs11['module']} ({pkcs11['token']})" if pkcs11 else "",
+         "CERTCENTER_PKCS11_MODULE"),
+        ("smtp", f"{smtp['host']}:{smtp['port']} ({smtp['sender']})" if smtp.get("host") else "",
+         "CERTCENTER_SMTP_HOST"),
+        ("sms", _without_password(sms.get("url", "")), "CERTCENTER_SMS_URL"),
+        ("fetch_intermediates", current.fetch_intermediates, "CERTCENTER_FETCH_INTERMEDIATES"),
+        ("trusted_proxies", str(config["TRUSTED_PROXIES"]), "CERTCENTER_TRUSTED_PROXIES"),
+        ("ops_allow", ", ".join(map(str, config["OPS_ALLOW"])), "CERTCENTER_OPS_ALLOW"),
+        ("demo", "1" if current.demo else "", "CERTCENTER_DEMO"),
+    ]
+    return [RunningSetting(*row) for row in rows]

@@ -55,6 +55,11 @@ def format_business_number(number: str) -> str:
     return f"{number[:3]}-{number[3:5]}-{number[5:]}"
 
 
+def format_phone(phone: str) -> str:
+    """010-1234-5678 (or 011-123-4567 for the older ten-digit numbers)."""
+    return f"{phone[:3]}-{phone[3:-4]}-{phone[-4:]}"
+
+
 def normalise_phone(value: str) -> str:
     phone = digits(value)
     if not re.fullmatch(r"01[0-9]{8,9}", phone):

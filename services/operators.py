@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from zxcvbn import zxcvbn
 
-from models import Operator, db
+from models import AuditEvent, Operator, db
 from services import audit, clock, limits, secrets, settings, totp
 from services.errors import DomainError
 
@@ -50,10 +50,10 @@ def may(operator: Operator, action: str) -> bool:
     return action in PERMISSIONS.get(operator.role, ())
 
 
-def _named(name: str) -> Operator:
+def named(name: str) -> Operator:
     operator = Operator.get_or_none(Operator.name == (name or "").strip().lower())
     if operator is None:
-        raise DomainError("operator_not_found", name=name)
+        raise DomainError("operator_not_found", status=404, name=name)
     return operator
 
 
@@ -88,7 +88,7 @@ def add_operator(name: str, role: str, actor: str) -> tuple[Operator, str]:
 def reset_operator(name: str, actor: str) -> str:
     """Start over: a new enrolment link; the password and authenticator are gone and every
     session of the operator ends."""
-    operator = _named(name)
+    operator = named(name)
     with db.atomic():
         token = _new_enrolment(operator)
         operator.password_hash = operator.totp_secret = operator.totp_last_step = None
@@ -100,7 +100,7 @@ def reset_operator(name: str, actor: str) -> str:
 
 def disable_operator(name: str, actor: str) -> Operator:
     """The operator can no longer log in, and their sessions end now."""
-    operator = _named(name)
+    operator = named(name)
     if operator.disabled_at is None:
         with db.atomic():
             operator.disabled_at = operator.sessions_valid_from = clock.now()
@@ -108,6 +108,23 @@ def disable_operator(name: str, actor: str) -> Operator:
             operator.save()
             audit.record(actor, "operator.disable", operator.name)
     return operator
+
+
+def another_operator(acting: Operator, name: str) -> Operator:
+    """The operator an administrator is about to disable or reset: anyone but themselves, so
+    that no administrator locks themselves out (another administrator, or the CLI, can)."""
+    operator = named(name)
+    if operator.id == acting.id:
+        raise DomainError("operator_self", status=403)
+    return operator
+
+
+def last_login(operator: Operator):
+    """When the operator last logged in, or None."""
+    event = (AuditEvent.select(AuditEvent.at)
+             .where((AuditEvent.action == "operator.login") & (AuditEvent.target == operator.name))
+             .order_by(AuditEvent.id.desc()).first())
+    return event.at if event else None
 
 
 def operators() -> list[Operator]:

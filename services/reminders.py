@@ -11,7 +11,8 @@ from peewee import IntegrityError
 
 from models import Certificate, Reminder, db
 from pki.profile import KST
-from services import audit, clock, issuance
+from services import audit, clock, issuance, limits
+from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
 from services.renewal import CLAIM_LIFE, SEND_HOUR, auto_renewal_due, days_before_expiry, expiry_day
@@ -64,6 +65,39 @@ def send(item: DueReminder, actor: str = "system:jobs") -> bool:
                          skipped=item.skipped)
     except IntegrityError:
         return False
+    _tell(cert, now)
+    return True
+
+
+def resendable(cert: Certificate) -> bool:
+    """A valid certificate, not renewed, within the first reminder's reach of its expiry: one
+    whose customer an operator may send the expiry notice again."""
+    now = clock.now()
+    return (cert.status == "valid" and cert.replaced_by_id is None
+            and now < cert.not_after <= now + timedelta(days=max(REMINDER_DAYS)))
+
+
+# Support may send a notice again a few times a day, not flood a customer's phone.
+RESEND_LIMIT = 3
+
+
+def resend(cert: Certificate, actor: str) -> None:
+    """An operator sends the expiry notice again (the customer lost it, or asks when): the
+    same text the next reminder would carry, audited as the operator's."""
+    cert = Certificate.get_by_id(cert.id)
+    if not resendable(cert):
+        raise DomainError("reminder_not_resendable", status=409, days=max(REMINDER_DAYS))
+    try:
+        limits.reserve(limits.Limit("reminder-resend:" + cert.serial, RESEND_LIMIT,
+                                    timedelta(days=1)))
+    except limits.LimitReached:
+        raise DomainError("reminder_resent_enough", status=429, times=RESEND_LIMIT) from None
+    audit.record(actor, "reminder.resent", cert.serial)
+    _tell(cert, clock.now())
+
+
+def _tell(cert: Certificate, now: dt.datetime) -> None:
+    """The expiry text, in the customer's language: what renewal will do, or what to do."""
     language = cert.customer.language
     # The days really left, in KST calendar days: a late run sends the latest reminder only,
     # and it must not say "in 7 days" three days before the end.
@@ -88,7 +122,6 @@ def send(item: DueReminder, actor: str = "system:jobs") -> bool:
             "[CertCenter] Your %(type)s certificate expires on %(date)s, in %(days)s day(s). "
             "Renew it on our site with your certificate files before then, under Renew a "
             "certificate."), **params)
-    return True
 
 
 def _day(moment: dt.datetime) -> str:

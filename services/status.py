@@ -7,6 +7,7 @@ under a key that includes the certificate's status, so a change can never leave 
 the publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
 next start.
 """
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from peewee import IntegrityError, fn
 
-from models import Certificate, Crl, Customer, UnpublishedChange, db
+from models import AuditEvent, Certificate, Crl, Customer, UnpublishedChange, db
 from pki import crl as pki_crl
 from pki import ocsp as pki_ocsp
 from pki.bundle import public_key_info
@@ -176,6 +177,37 @@ def resume_certificate(cert: Certificate, actor: str, once: str | None = None,
                    "resume", actor, N_(
                        "[CertCenter] Your certificate (serial ending %(serial)s) works again."),
                    once=once, **_noted(note))
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: object
+    change: str              # revoke | suspend | resume
+    actor: str               # as audited: customer:P0000001, operator:kim.ra, system:jobs
+    reason: str | None
+    note: str | None
+
+    @property
+    def by_bank(self) -> bool:
+        """Done by the bank's staff (console or CLI), not by the customer or a job."""
+        return self.actor.startswith("operator:")
+
+
+_CHANGES = {"certificate." + change: change for change in ("revoke", "suspend", "resume")}
+
+
+def history(certificates) -> dict[str, list[StatusChange]]:
+    """Each certificate's status changes, oldest first, by serial: one query for a page."""
+    serials = [cert.serial for cert in certificates]
+    found = {serial: [] for serial in serials}
+    if serials:
+        for event in audit.events().where(AuditEvent.target.in_(serials)
+                                          & AuditEvent.action.in_(list(_CHANGES))):
+            details = json.loads(event.details)
+            found[event.target].append(StatusChange(event.at, _CHANGES[event.action],
+                                                    event.actor, details.get("reason"),
+                                                    details.get("note")))
+    return found
 
 
 # -- the CRL --------------------------------------------------------------------------------

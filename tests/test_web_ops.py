@@ -301,8 +301,9 @@ def test_every_console_route_refuses_every_role_that_may_not_use_it(console, iss
     from services import issuance
     asked = issuance.request_certificate(Customer.get(Customer.code == "B0000001"),
                                          "business-banking")
+    operators.add_operator("other.op", "support", "test")
     values = {"request_id": asked.id, "serial": issued.serial, "code": "P0000001",
-              "change": "suspend"}
+              "change": "suspend", "name": "other.op"}
     routes = []
     for rule in console.url_map.iter_rules():
         view = console.view_functions[rule.endpoint]
@@ -430,3 +431,133 @@ def test_support_unlocks_a_stopped_customer_with_a_note_and_they_are_told(consol
     assert "다시 시작했습니다" in last_sms(seeded)
     event = AuditEvent.get(AuditEvent.action == "customer.unlocked")
     assert event.actor == "operator:op.support" and "대표자 전화" in event.details
+
+
+# -- a customer's history, and "by the bank" on the customer's side ----------------------------
+
+def test_the_customer_page_shows_history_requests_registrations_and_notifications(console,
+                                                                                  issued):
+    from services import issuance
+    from tests.conftest import PERSON, verify_by_sms
+    web = logged_in(console)
+    web.post(f"/ops/certificates/{issued.serial}/suspend", {"note": "분실 신고"})
+    web.post(f"/ops/certificates/{issued.serial}/resume", {"note": "찾음"})
+    page = text(web.get("/ops/customers/P0000001"))
+    assert "suspend , operator:op.ra-officer" in page and "resume , operator:op.ra-officer" in page
+    assert "다른 기관에서 발급받은 인증서" in page and "최근 알림" in page
+    assert "sms" in page and "resume" in page              # the text messages it caused
+    assert "휴대폰 번호 010-0000-0001" in page and "본인 확인 사용 가능" in page
+    business = text(web.get("/ops/customers/B0000001"))
+    issuance.request_certificate(issued.customer.__class__.get(code="B0000001"),
+                                 "business-banking")
+    business = text(web.get("/ops/customers/B0000001"))
+    assert "법인 은행/보험용" in business and "requested" in business
+
+    # The customer reads who changed their certificate.
+    customer = Browserish(console.test_client())
+    assert verify_by_sms(customer, issued.customer, PERSON, start="/my/").request.path == "/my/"
+    mine = text(customer.get("/my/"))
+    assert "상태 변경" in mine
+    assert "은행이 효력정지함" in mine and "은행이 효력회복함" in mine, mine
+
+
+def test_a_change_the_customer_made_is_not_said_to_be_the_banks(console, issued):
+    from services import status
+    from tests.conftest import PERSON, verify_by_sms
+    status.suspend_certificate(issued, "customer:P0000001")
+    customer = Browserish(console.test_client())
+    verify_by_sms(customer, issued.customer, PERSON, start="/my/")
+    mine = text(customer.get("/my/"))
+    assert "상태 변경" in mine and "은행이" not in mine
+
+
+# -- resending an expiry notice --------------------------------------------------------------
+
+def test_support_sends_an_expiry_notice_again_a_few_times_a_day(console, issued):
+    from models import AuditEvent
+    from tests.conftest import last_sms
+    web = logged_in(console, "support")
+    far = text(web.get(f"/ops/certificates/{issued.serial}"))
+    assert "만료 안내 다시 보내기" not in far                  # a year away: nothing to remind
+    assert web.post(f"/ops/certificates/{issued.serial}/remind", {}).status_code == 409
+    move_clock(days=365 - 10)
+    web = logged_in(console, "support", "op.support2")
+    near = text(web.get(f"/ops/certificates/{issued.serial}"))
+    assert "만료 안내 다시 보내기" in near
+    for _ in range(3):
+        sent = web.post(f"/ops/certificates/{issued.serial}/remind", {})
+        assert sent.request.path == f"/ops/certificates/{issued.serial}"
+        assert "만료 안내를 다시 보냈습니다" in text(sent)
+    assert "만료" in last_sms(issued.customer)
+    enough = web.post(f"/ops/certificates/{issued.serial}/remind", {})
+    assert enough.status_code == 429 and "오늘 이미 3번" in text(enough)
+    assert AuditEvent.select().where((AuditEvent.action == "reminder.resent")
+                                     & (AuditEvent.actor == "operator:op.support2")).count() == 3
+    auditor = logged_in(console, "auditor")
+    assert "만료 안내 다시 보내기" not in text(auditor.get(f"/ops/certificates/{issued.serial}"))
+
+
+# -- operators and settings, by administrators ---------------------------------------------------
+
+def test_an_admin_adds_resets_and_disables_operators_from_the_console(console):
+    from models import AuditEvent
+    admin = logged_in(console, "admin", "lee.admin")
+    listed = text(admin.get("/ops/operators"))
+    assert "lee.admin" in listed and "관리자" in listed and "사용 중" in listed
+    empty = admin.post("/ops/operators/new", {"name": "", "role": ""})
+    assert empty.status_code == 400
+    assert "새 담당자의 이름을 입력해 주세요" in text(empty) and "역할을 선택해 주세요" in text(empty)
+    bad = admin.post("/ops/operators/new", {"name": "Park RA!", "role": "support"})
+    assert bad.status_code == 400 and "3~32자" in text(bad)
+    added = admin.post("/ops/operators/new", {"name": "park.ra", "role": "ra-officer"})
+    link = re.search(r'value="(http[^"]+/ops/enrol/[^"]+)"', added.get_data(as_text=True))
+    assert link and "24시간" in text(added), text(added)
+    again = admin.post("/ops/operators/new", {"name": "park.ra", "role": "support"})
+    assert again.status_code == 400 and "이미 있습니다" in text(again)
+
+    # The new officer enrols with the link and works.
+    officer = Browserish(console.test_client())
+    app_totp = enrol(officer, link.group(1).rsplit("/", 1)[1])
+    assert log_in(officer, "park.ra", app_totp).request.path == "/ops/"
+    assert "대기 중" not in text(admin.get("/ops/operators/park.ra"))
+
+    # A reset: the old password no longer opens, the session ends, a new link works.
+    reset = admin.post("/ops/operators/park.ra/reset", {})
+    assert "/ops/enrol/" in reset.get_data(as_text=True)
+    assert officer.get("/ops/", follow_redirects=True).request.path == "/ops/login"
+    refused = officer.post("/ops/login", {"name": "park.ra", "password": PASSWORD})
+    assert refused.status_code == 400
+    new_link = re.search(r'value="http[^"]+/ops/enrol/([^"]+)"', reset.get_data(as_text=True))
+    app_totp = enrol(officer, new_link.group(1))
+    assert log_in(officer, "park.ra", app_totp).request.path == "/ops/"
+
+    disabled = admin.post("/ops/operators/park.ra/disable", {})
+    assert disabled.request.path == "/ops/operators" and "park.ra" in text(disabled)
+    assert officer.get("/ops/", follow_redirects=True).request.path == "/ops/login"
+    assert "사용 중지" in text(admin.get("/ops/operators"))
+
+    own = admin.post("/ops/operators/lee.admin/disable", {})
+    assert own.status_code == 403 and "내 계정" in text(own)
+    assert admin.get("/ops/operators/nobody").status_code == 404
+    actors = {e.action: e.actor for e in AuditEvent.select().where(
+        AuditEvent.action.in_(["operator.add", "operator.reset", "operator.disable"])
+        & (AuditEvent.target == "park.ra"))}
+    assert actors == {"operator.add": "operator:lee.admin", "operator.reset": "operator:lee.admin",
+                      "operator.disable": "operator:lee.admin"}
+
+
+def test_the_settings_page_shows_what_runs_and_no_secret(tmp_path, ca_template):
+    from tests.conftest import fresh_app
+    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1",
+                            CERTCENTER_SMTP_HOST="mail.bank.example",
+                            CERTCENTER_SMTP_PASSWORD="smtp-secret-value",
+                            CERTCENTER_SMS_URL="https://gw:sms-secret-value@sms.example/send",
+                            CERTCENTER_SMS_TOKEN="token-secret-value",
+                            CERTCENTER_OPS_ALLOW="127.0.0.0/8")
+    admin = logged_in(application, "admin")
+    page = admin.get("/ops/settings")
+    shown = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "mail.bank.example" in shown and "127.0.0.0/8" in shown and "CERTCENTER_SMTP_HOST" in shown
+    assert "secret-value" not in shown
+    assert logged_in(application, "ra-officer").get("/ops/settings").status_code == 403

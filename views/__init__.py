@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from models import Customer
 from services import clock, secrets, totp
-from services.customers import format_business_number
+from services.customers import format_business_number, format_phone
 from services.errors import DomainError
 from services.verification import VERIFIED_IDLE, end_sessions, is_fresh, session_is_current
 from views.messages import message_for
@@ -243,6 +243,7 @@ def register(app) -> None:
     app.jinja_env.filters["datetimeformat"] = format_moment
     app.jinja_env.globals["type_name"] = type_name
     app.jinja_env.filters["business_number"] = format_business_number
+    app.jinja_env.filters["phone"] = format_phone
 
     @app.context_processor
     def _globals():

@@ -145,3 +145,9 @@ class OperatorRevokeForm(Form):
 
 class NoteForm(Form):
     note = StringField()
+
+
+class OperatorAddForm(Form):
+    name = StringField(validators=[InputRequired(_l("Enter the new operator's name"))])
+    role = RadioField(choices=["support", "ra-officer", "auditor", "admin"],
+                      validators=[InputRequired(_l("Select the operator's role"))])

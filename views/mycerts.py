@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from models import Certificate
 from pki import files as pki_files
 from pki.profile import CERT_TYPES
-from services import ca_store, clock, issuance, registration, renewal, verification
+from services import ca_store, clock, issuance, registration, renewal, status, verification
 from services.errors import DomainError
 from views import PendingAuthenticator, attachment, days_left, error_list, go, page, verified
 from views.forms import AutoRenewForm, CodeForm
@@ -40,12 +40,13 @@ CURRENT = ("valid", "suspended")
 def index(customer):
     certificates = list(issuance.certificates_of(customer))
     serials = {cert.id: cert.serial for cert in certificates}
+    changes = status.history(certificates)
     rows = [{"cert": cert, "type": CERT_TYPES[cert.cert_type], "state": _state(cert),
              "days_left": days_left(cert.not_after),
              "total_days": max(1, (cert.not_after - cert.not_before).days),
              "successor": serials.get(cert.replaced_by_id),
              "renewable": renewal.refusal(cert) is None,
-             "auto_due": renewal.auto_renewal_due(cert)}
+             "auto_due": renewal.auto_renewal_due(cert), "changes": changes[cert.serial]}
             for cert in certificates]
     rows.sort(key=lambda row: row["cert"].not_before, reverse=True)       # newest first
     current = [row for row in rows if row["state"] in CURRENT]

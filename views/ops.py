@@ -28,14 +28,16 @@ from services import (
     four_eyes,
     issuance,
     operators,
+    reminders,
     status,
     verification,
 )
 from services.errors import DomainError
-from views import MAX_ID, PendingAuthenticator, error_list, go, page
+from views import MAX_ID, PendingAuthenticator, days_left, error_list, go, page
 from views.forms import (
     CodeForm,
     NoteForm,
+    OperatorAddForm,
     OperatorEnrolmentForm,
     OperatorLoginForm,
     OperatorRevokeForm,
@@ -253,11 +255,8 @@ def search(operator):
 @bp.get("/customers/<code>")
 @signed_in("lookup")
 def customer(operator, code):
-    shown = console.customer(code)
-    return page("ops/customer.html", operator=operator, customer=shown,
-                certificates=issuance.certificates_of(shown),
+    return page("ops/customer.html", operator=operator, shown=console.customer_page(code),
                 may_unlock=operators.may(operator, "unlock_customer"),
-                locked=verification.is_suspended(shown) or bool(shown.locked_until),
                 notice=session.pop("ops_notice", None))
 
 
@@ -267,8 +266,21 @@ def certificate(operator, serial):
     shown = console.certificate(serial)
     return page("ops/certificate.html", operator=operator, shown=shown,
                 may_change=operators.may(operator, "change_status"),
+                may_remind=(operators.may(operator, "resend_notice")
+                            and reminders.resendable(shown.record)),
+                days_left=days_left(shown.record.not_after),
                 notice=session.pop("ops_notice", None),
                 first=four_eyes.waiting("certificate.revoke", shown.record.serial))
+
+
+@bp.post("/certificates/<serial>/remind")
+@signed_in("resend_notice")
+def resend_reminder(operator, serial):
+    """Send the customer the expiry notice again (they lost it, or ask when it ends)."""
+    record = console.certificate(serial).record
+    reminders.resend(record, "operator:" + operator.name)
+    session["ops_notice"] = "reminded"
+    return go("ops.certificate", serial=record.serial)
 
 
 def _revoke(record, actor, note, reason):
@@ -384,3 +396,68 @@ def unlock_customer(operator, code):
                             form.note.data)
         session["ops_notice"] = "unlocked"
     return go("ops.customer", code=code)
+
+
+# -- operators and settings (administrators) -------------------------------------------------
+
+@bp.get("/operators")
+@signed_in("manage_operators")
+def operator_list(operator):
+    return page("ops/operators.html", operator=operator, everyone=operators.operators(),
+                state=operators.state, notice=session.pop("ops_notice", None))
+
+
+def _enrolment_link_page(operator, shown, link: str):
+    return page("ops/enrolment_link.html", operator=operator, shown=shown, link=link,
+                valid_hours=int(operators.ENROLMENT_VALID.total_seconds() // 3600))
+
+
+@bp.route("/operators/new", methods=["GET", "POST"])
+@signed_in("manage_operators")
+def operator_add(operator):
+    """Add an operator; the enrolment link is shown once, on this answer only."""
+    form = OperatorAddForm()
+    errors = None
+    if form.validate_on_submit():
+        try:
+            added, link = operators.add_operator(form.name.data, form.role.data,
+                                                 "operator:" + operator.name)
+        except DomainError as error:
+            errors = error_list(error, "name")
+        else:
+            return _enrolment_link_page(operator, added, link)
+    return page("ops/operator_add.html", operator=operator, form=form, errors=errors,
+                roles=operators.ROLES)
+
+
+@bp.get("/operators/<name>")
+@signed_in("manage_operators")
+def operator_detail(operator, name):
+    shown = operators.named(name)
+    return page("ops/operator.html", operator=operator, shown=shown, state=operators.state(shown),
+                last_login=operators.last_login(shown))
+
+
+@bp.post("/operators/<name>/reset")
+@signed_in("manage_operators")
+def operator_reset(operator, name):
+    """A new enrolment link: the operator sets a password and an app again."""
+    shown = operators.another_operator(operator, name)
+    link = operators.reset_operator(shown.name, "operator:" + operator.name)
+    return _enrolment_link_page(operator, shown, link)
+
+
+@bp.post("/operators/<name>/disable")
+@signed_in("manage_operators")
+def operator_disable(operator, name):
+    shown = operators.another_operator(operator, name)
+    operators.disable_operator(shown.name, "operator:" + operator.name)
+    session["ops_notice"] = "disabled:" + shown.name
+    return go("ops.operator_list")
+
+
+@bp.get("/settings")
+@signed_in("settings")
+def settings_page(operator):
+    """What this instance runs with, from its environment; never a secret's value."""
+    return page("ops/settings.html", operator=operator, shown=console.running_settings(current_app.config))
