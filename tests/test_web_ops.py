@@ -296,7 +296,9 @@ def test_an_officer_suspends_and_resumes_and_support_cannot(console, issued):
 
 # -- every route, every role ----------------------------------------------------------------
 
-def test_every_console_route_refuses_every_role_that_may_not_use_it(console, issued):
+def console_routes(console, issued) -> list:
+    """(method, url, action) of every console route that needs a session, built with real
+    values: a request, the certificate, its customer, another operator."""
     from models import Customer
     from services import issuance
     asked = issuance.request_certificate(Customer.get(Customer.code == "B0000001"),
@@ -311,6 +313,11 @@ def test_every_console_route_refuses_every_role_that_may_not_use_it(console, iss
             url = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 routes.append((method, url, view.required_action))
+    return routes
+
+
+def test_every_console_route_refuses_every_role_that_may_not_use_it(console, issued):
+    routes = console_routes(console, issued)
     assert len(routes) >= 10, routes
     for role in operators.ROLES:
         web = logged_in(console, role)
@@ -322,6 +329,34 @@ def test_every_console_route_refuses_every_role_that_may_not_use_it(console, iss
             allowed = action in operators.PERMISSIONS[role]
             assert (response.status_code == 403) is not allowed, (role, method, url,
                                                                    response.status_code)
+
+
+def test_every_console_page_fits_the_first_round_trip(console, issued):
+    """14 KB gzipped, as the customer's pages: full lists (a page of 50 audit events and 50
+    notifications) in both languages."""
+    import gzip
+
+    from models import Customer
+    from services import audit
+    from services.notify import notify
+    person = Customer.get(Customer.code == "P0000001")
+    for number in range(60):
+        audit.record("operator:someone.with.a.long.name", "certificate.suspend", issued.serial,
+                     note="고객 요청으로 효력정지 " * 3, number=number)
+        notify(person, "expiry_reminder", "[CertCenter] %(n)s", n=number)
+    pages = [url for method, url, _action in console_routes(console, issued) if method == "GET"]
+    pages += ["/ops/search?q=P0000001", f"/ops/search?q={issued.serial}"]
+    sizes = {}
+    for role in operators.ROLES:
+        web = logged_in(console, role)
+        for language in ("ko", "en"):
+            web.client.set_cookie("lang", language)
+            for url in pages:
+                response = web.get(url)
+                if response.status_code == 200 and response.mimetype == "text/html":
+                    sizes[(role, language, url)] = len(gzip.compress(response.get_data(), 9))
+    assert len(sizes) >= 4 * 2 * 3, sizes
+    assert {page: size for page, size in sizes.items() if size > 14 * 1024} == {}, sizes
 
 
 # -- the audit trail -----------------------------------------------------------------------
