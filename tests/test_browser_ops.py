@@ -143,6 +143,43 @@ def test_an_officer_rejects_then_approves_business_requests(app, chromium, live,
     assert_accessible(page, "requests queue after approving")
     assert issuance.find_request(second.id).status == "approved"
 
+    # The representative comes back and completes it.
+    customer_finishes_the_business_certificate(chromium, live, javascript, business)
+
+
+def customer_finishes_the_business_certificate(chromium, live, javascript, business):
+    from models import Certificate
+    from tests.conftest import BUSINESS, sms_code
+    page = new_page(chromium, live, javascript)
+    page.goto("/issue/terms")
+    page.wait_for_url("**/verify/")
+    for field, value in BUSINESS.items():
+        page.fill(f"#{field}", value)
+    submit(page, javascript)
+    page.wait_for_url("**/verify/code")                       # no app: a text message
+    page.fill("#code", sms_code(business))
+    submit(page, javascript)
+    page.wait_for_url("**/issue/terms")
+    page.check("#agree")
+    submit(page, javascript)
+    page.wait_for_url("**/issue/type")
+    page.check("input[value='business-banking']")
+    submit(page, javascript)
+    page.wait_for_url("**/issue/key")
+    page.check("input[value='generate']")
+    submit(page, javascript)
+    page.wait_for_url("**/issue/password")
+    page.fill("#password", "Blue!sky42x")
+    page.fill("#password_again", "Blue!sky42x")
+    submit(page, javascript)
+    page.wait_for_url("**/issue/check")
+    submit(page, javascript)
+    page.wait_for_url("**/issue/done")
+    issued = Certificate.get((Certificate.customer == business)
+                             & (Certificate.cert_type == "business-banking"))
+    assert issued.serial in page.locator("main").inner_text()
+    assert page.locator("a[href^='/download/']").count() >= 2
+
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_an_officer_finds_a_customer_and_revokes_on_their_behalf(app, chromium, live, javascript,
@@ -245,3 +282,112 @@ def test_a_second_officer_confirms_a_business_general_approval(app, chromium, li
     other.wait_for_url("**/ops/requests")
     assert "신청을 승인했습니다" in other.locator("main").inner_text()
     assert issuance.find_request(asked.id).status == "approved"
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_an_admin_adds_an_operator_who_enrols_and_is_cut_off_when_disabled(app, chromium, live,
+                                                                           javascript):
+    admin = new_page(chromium, live, javascript)
+    log_in_on_the_page(admin, live, "lee.admin", officer("lee.admin", "admin"), javascript)
+    admin.click("a[href$='/ops/operators']")
+    admin.wait_for_url("**/ops/operators")
+    assert_accessible(admin, "operators")
+    admin.click("a[href$='/ops/operators/new']")
+    admin.wait_for_url("**/ops/operators/new")
+    assert_accessible(admin, "add an operator")
+    submit(admin, javascript)
+    assert "새 담당자의 이름을 입력해 주세요" in admin.locator(".error-summary").inner_text()
+    assert_accessible(admin, "add an operator with errors")
+    tab_to(admin, "#name")
+    admin.keyboard.type("park.support")
+    admin.check("input[value='support']")
+    submit(admin, javascript)
+    link = admin.locator("#link").input_value()
+    assert "/ops/enrol/" in link
+    assert_accessible(admin, "enrolment link")
+
+    # The new operator enrols on their own machine and starts work.
+    newcomer = new_page(chromium, live, javascript)
+    newcomer.goto(link.replace("http://127.0.0.1:5000", live))
+    app_totp = pyotp.TOTP(re.sub(r"\s", "", newcomer.locator(".key").inner_text()))
+    newcomer.fill("#password", PASSWORD)
+    newcomer.fill("#code", app_totp.now())
+    submit(newcomer, javascript)
+    newcomer.wait_for_url("**/ops/login")
+    log_in_on_the_page(newcomer, live, "park.support", app_totp, javascript)
+    assert newcomer.locator("a[href$='/ops/search']").count() == 1
+
+    # The administrator disables the account: the newcomer's next step lands on the login page.
+    admin.goto(f"{live}/ops/operators/park.support")
+    assert_accessible(admin, "operator")
+    admin.locator("form[action$='/disable'] button").click()
+    admin.wait_for_url("**/ops/operators")
+    assert "park.support 계정을 사용 중지했습니다" in admin.locator("main").inner_text()
+    assert_accessible(admin, "operators after disabling")
+    newcomer.click("a[href$='/ops/search']")
+    newcomer.wait_for_url("**/ops/login")
+    assert "세션이 끝났습니다" in newcomer.locator("main").inner_text()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_an_auditor_filters_and_pages_the_trail_by_keyboard(app, chromium, live, javascript):
+    from services import audit
+    record = seeded_certificate(app)
+    for number in range(60):
+        audit.record("operator:kim.ra", "certificate.suspend", record.serial, number=number)
+    page = new_page(chromium, live, javascript)
+    log_in_on_the_page(page, live, "lee.audit", officer("lee.audit", "auditor"), javascript)
+    page.goto(f"{live}/ops/audit")
+    tab_to(page, "#action")
+    page.keyboard.type("certificate.suspend")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ops/audit?*action=certificate.suspend*")
+    if javascript:
+        page.wait_for_function("() => document.activeElement.id === 'results'")
+    rows = page.locator("main tbody tr")
+    assert rows.count() == 50
+    assert_accessible(page, "filtered audit trail")
+    tab_to(page, "a[href*='before=']")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ops/audit?*before=*")
+    if javascript:
+        page.wait_for_function("() => document.activeElement.id === 'results'")
+    assert page.locator("main tbody tr").count() == 10
+    assert_accessible(page, "older events")
+    page.go_back()
+    page.wait_for_url(re.compile(r".*/ops/audit\?(?!.*before=).*action=certificate.suspend.*"))
+
+
+@pytest.mark.parametrize("language", ["ko-KR", "en-US"])
+def test_every_console_page_every_role_may_open_passes_axe(app, chromium, live, language):
+    """Each GET page of the console as each role sees it, filled (a customer with history,
+    notifications, a request, an operator list), in Korean and in English."""
+    from models import Customer
+    from services import issuance, status
+    record = seeded_certificate(app)
+    status.suspend_certificate(record, "operator:kim.ra", note="분실")
+    status.resume_certificate(record, "customer:P0000001")
+    move_clock(days=360)                 # within the expiry notice's reach
+    asked = issuance.request_certificate(Customer.get(Customer.code == "B0000001"),
+                                         "business-banking")
+    operators.add_operator("other.op", "support", "test")
+    values = {"request_id": asked.id, "serial": record.serial, "code": "P0000001",
+              "change": "suspend", "name": "other.op"}
+    pages = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if (rule.endpoint.startswith("ops.") and hasattr(view, "required_action")
+                and "GET" in rule.methods and not rule.rule.endswith(".csv")):
+            url = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
+            pages.append((url, view.required_action))
+    pages += [("/ops/search?q=P0000001", "lookup"), ("/ops/audit?since=yesterday", "read_audit")]
+    seen = 0
+    for role in operators.ROLES:
+        page = new_page(chromium, live, javascript=True, language=language)
+        log_in_on_the_page(page, live, "op." + role, officer("op." + role, role), True)
+        for url, action in pages:
+            if action in operators.PERMISSIONS[role]:
+                page.goto(live + url)
+                assert_accessible(page, f"{url} as {role} in {language}")
+                seen += 1
+    assert seen >= 30
