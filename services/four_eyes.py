@@ -66,19 +66,23 @@ def confirm(kind: str, subject, operator: str) -> Waiting:
 
 # -- the decisions that take two -----------------------------------------------------------
 
-def approve_request(request_id: int, operator: str) -> str:
-    """An officer approves a business request: "approved", or "waiting" for a second officer
-    when the type takes two (then the second officer's approval carries it out)."""
+def approve_request(request_id: int, operator: str, documents) -> str:
+    """An officer approves a business request, noting the documents checked: "approved", or
+    "waiting" for a second officer when the type takes two (then the second officer's
+    approval carries it out, with the documents both noted)."""
     request = issuance.find_request(request_id)
+    documents = issuance.checked_documents(documents)
     if request.cert_type in NEEDS_TWO_APPROVALS:
         if waiting("request.approve", request_id) is None:
             if request.status != "requested":
                 raise DomainError("request_decided", status=409, id=request_id,
                                   state=request.status)
-            ask("request.approve", request_id, operator)
+            ask("request.approve", request_id, operator, documents=documents)
             return "waiting"
-        confirm("request.approve", request_id, operator)
-    issuance.approve_request(request_id, operator)
+        first = confirm("request.approve", request_id, operator)
+        documents = sorted(set(documents) | set(first.params.get("documents", [])),
+                           key=issuance.DOCUMENTS.index)
+    issuance.approve_request(request_id, operator, documents)
     return "approved"
 
 

@@ -5,6 +5,7 @@ One valid certificate per type per customer: issuing again is a reissue, which r
 old certificate (superseded) and keeps its expiry date. Business types need an operator's
 approval first.
 """
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from peewee import IntegrityError
 
-from models import Certificate, CertificateRequest, Customer, Reminder, db
+from models import AuditEvent, Certificate, CertificateRequest, Customer, Reminder, db
 from pki import csr as pki_csr
 from pki import files as pki_files
 from pki import lint as pki_lint
@@ -103,7 +104,30 @@ def find_request(request_id: int) -> CertificateRequest:
     return request
 
 
-def _decide(request_id: int, operator: str, status: str, reason: str | None):
+# The papers an officer checks before approving a business certificate (사업자 서류), and
+# those without which no approval is given.
+DOCUMENTS = ("business-registration", "representative-id", "seal-certificate",
+             "corporate-register", "power-of-attorney")
+REQUIRED_DOCUMENTS = ("business-registration", "representative-id")
+
+
+def checked_documents(documents) -> list[str]:
+    """The documents an officer says they checked, known ones only, in a stable order;
+    refused unless the required ones are among them."""
+    chosen = [document for document in DOCUMENTS if document in set(documents or ())]
+    if not set(REQUIRED_DOCUMENTS) <= set(chosen):
+        raise DomainError("documents_missing", field="documents")
+    return chosen
+
+
+def documents_noted(request: CertificateRequest) -> list[str]:
+    """The documents the approving officer noted, from the approval's audit event."""
+    event = (audit.events(target=str(request.id))
+             .where(AuditEvent.action == "request.approved").first())
+    return json.loads(event.details).get("documents", []) if event else []
+
+
+def _decide(request_id: int, operator: str, status: str, reason: str | None, **details):
     request = find_request(request_id)
     if request.status != "requested":
         raise DomainError("request_decided", status=409, id=request_id, state=request.status)
@@ -115,12 +139,13 @@ def _decide(request_id: int, operator: str, status: str, reason: str | None):
         if not updated:
             raise DomainError("request_decided", status=409, id=request_id, state="?")
         audit.record("operator:" + operator, "request." + status, str(request.id),
-                     customer=request.customer.code, reason=reason)
+                     customer=request.customer.code, reason=reason, **details)
     return CertificateRequest.get_by_id(request.id)
 
 
-def approve_request(request_id: int, operator: str) -> CertificateRequest:
-    request = _decide(request_id, operator, "approved", None)
+def approve_request(request_id: int, operator: str, documents) -> CertificateRequest:
+    request = _decide(request_id, operator, "approved", None,
+                      documents=checked_documents(documents))
     notify(request.customer, "request_approved", N_(
         "[CertCenter] Your request for a %(type)s certificate was approved. Verify your "
         "identity on the certificate center site to set a password and download it."),

@@ -28,6 +28,13 @@ def officer(name: str, role: str = "ra-officer") -> pyotp.TOTP:
     return pyotp.TOTP(secret)
 
 
+def approve_on_the_page(page):
+    """Tick the two documents every approval needs, and approve (or confirm)."""
+    page.check("input[value='business-registration']")
+    page.check("input[value='representative-id']")
+    page.locator("form[action$='/approve'] button").click()
+
+
 def seeded_certificate(app):
     """The demo customers, and a personal-banking certificate for P0000001."""
     from models import Customer
@@ -137,7 +144,15 @@ def test_an_officer_rejects_then_approves_business_requests(app, chromium, live,
 
     second = issuance.request_certificate(business, "business-banking")
     page.goto(f"{live}/ops/requests/{second.id}")
+    page.check("input[value='business-registration']")
     page.locator("form[action$='/approve'] button").click()
+    page.wait_for_load_state()
+    if javascript:
+        page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    assert "대표자 신분증은 꼭 확인해야" in page.locator(".error-summary").inner_text()
+    assert page.is_checked("input[value='business-registration']")
+    assert_accessible(page, "approval with a document missing")
+    approve_on_the_page(page)
     page.wait_for_url("**/ops/requests")
     assert "승인했습니다" in page.locator("main").inner_text()
     assert_accessible(page, "requests queue after approving")
@@ -267,7 +282,7 @@ def test_a_second_officer_confirms_a_business_general_approval(app, chromium, li
     page = new_page(chromium, live, javascript)
     log_in_on_the_page(page, live, "op.first", first, javascript)
     page.goto(f"{live}/ops/requests/{asked.id}")
-    page.locator("form[action$='/approve'] button").click()
+    approve_on_the_page(page)
     page.wait_for_url("**/ops/requests")
     assert "두 번째 담당자가 필요합니다" in page.locator("main").inner_text()
     page.goto(f"{live}/ops/requests/{asked.id}")
@@ -278,7 +293,7 @@ def test_a_second_officer_confirms_a_business_general_approval(app, chromium, li
     log_in_on_the_page(other, live, "op.second", second, javascript)
     other.goto(f"{live}/ops/requests/{asked.id}")
     assert_accessible(other, "approval to confirm")
-    other.locator("form[action$='/approve'] button").click()
+    approve_on_the_page(other)
     other.wait_for_url("**/ops/requests")
     assert "신청을 승인했습니다" in other.locator("main").inner_text()
     assert issuance.find_request(asked.id).status == "approved"

@@ -257,12 +257,12 @@ def test_a_business_certificate_needs_approval_then_issues(demo):
     with pytest.raises(DomainError) as waiting:
         issue(business, "business-banking", idn="1234567890")
     assert waiting.value.code == "request_waiting"
-    issuance.approve_request(request.id, "kim")
+    issuance.approve_request(request.id, "kim", issuance.REQUIRED_DOCUMENTS)
     assert "승인" in last_sms(business)                     # in the customer's language
     issued = issue(business, "business-banking", idn="123-45-67890")
     assert issuance.list_requests("issued").first().certificate.id == issued.certificate.id
     with pytest.raises(DomainError) as twice:
-        issuance.approve_request(request.id, "kim")
+        issuance.approve_request(request.id, "kim", issuance.REQUIRED_DOCUMENTS)
     assert twice.value.code == "request_decided"
 
 
@@ -278,7 +278,7 @@ def test_messages_go_out_in_the_customers_language(demo):
     business = demo["business"]
     customers.set_language(business, "en")
     request = issuance.request_certificate(business, "business-banking")
-    issuance.approve_request(request.id, "kim")
+    issuance.approve_request(request.id, "kim", issuance.REQUIRED_DOCUMENTS)
     assert "was approved" in last_sms(business) and "Business" in last_sms(business)
 
 

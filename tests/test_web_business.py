@@ -21,6 +21,8 @@ from tests.test_web_support import (
     title,
 )
 
+CHECKED = ["--document", "business-registration", "--document", "representative-id"]
+
 
 def _verify_business(web, customer, start="/issue/terms"):
     english(web)
@@ -104,7 +106,7 @@ def test_business_request_approve_and_download(web, demo, app):
     line = next(ln for ln in listed.output.splitlines() if ln.strip().startswith(str(request.id)))
     assert "B0000001" in line and "business-banking" in line and "requested" in line
 
-    approved = cli.invoke(args=["requests", "approve", str(request.id), "--operator", "kim"])
+    approved = cli.invoke(args=["requests", "approve", str(request.id), "--operator", "kim", *CHECKED])
     assert approved.exit_code == 0, approved.output
     assert f"Approved request {request.id}" in approved.output
     request = CertificateRequest.get_by_id(request.id)
@@ -166,10 +168,10 @@ def test_business_request_rejected_with_a_reason(web, demo, app):
 def test_approving_a_decided_request_again_says_it_was_decided(demo, app):
     request = _requested_by_service(demo["business"])
     cli = app.test_cli_runner()
-    assert cli.invoke(args=["requests", "approve", str(request.id), "--operator", "kim"]
+    assert cli.invoke(args=["requests", "approve", str(request.id), "--operator", "kim", *CHECKED]
                       ).exit_code == 0
 
-    twice = cli.invoke(args=["requests", "approve", str(request.id), "--operator", "kim"])
+    twice = cli.invoke(args=["requests", "approve", str(request.id), "--operator", "kim", *CHECKED])
     output = cli_refused(app, twice)
     assert str(request.id) in output
     assert CertificateRequest.get_by_id(request.id).status == "approved"
@@ -180,7 +182,7 @@ def test_approving_a_decided_request_again_says_it_was_decided(demo, app):
 
 def test_an_unknown_request_number_says_so(app, demo):
     cli = app.test_cli_runner()
-    result = cli.invoke(args=["requests", "approve", "999", "--operator", "kim"])
+    result = cli.invoke(args=["requests", "approve", "999", "--operator", "kim", *CHECKED])
     assert "999" in cli_refused(app, result)
 
 
@@ -201,3 +203,24 @@ def test_a_business_that_omits_its_business_number_is_not_verified(web, demo):
     assert response.status_code == 400
     assert title(response).startswith("Error:")
     assert "do not match our records" in text(response)
+
+
+def test_an_approval_from_the_command_line_follows_the_consoles_rules(app, demo):
+    """Documents noted, and four eyes on a business-general certificate: one rule for both."""
+    cli = app.test_cli_runner()
+    request = _requested_by_service(demo["business"])
+    bare = cli.invoke(args=["requests", "approve", str(request.id), "--operator", "kim"])
+    assert "대표자 신분증" in cli_refused(app, bare)
+    assert CertificateRequest.get_by_id(request.id).status == "requested"
+
+    general = issuance.request_certificate(demo["business"], "business-general")
+    first = cli.invoke(args=["requests", "approve", str(general.id), "--operator", "kim",
+                             *CHECKED])
+    assert first.exit_code == 0 and "second officer" in first.output, first.output
+    assert CertificateRequest.get_by_id(general.id).status == "requested"
+    own = cli.invoke(args=["requests", "approve", str(general.id), "--operator", "kim", *CHECKED])
+    cli_refused(app, own)
+    second = cli.invoke(args=["requests", "approve", str(general.id), "--operator", "lee",
+                              *CHECKED])
+    assert second.exit_code == 0 and f"Approved request {general.id}" in second.output
+    assert CertificateRequest.get_by_id(general.id).status == "approved"

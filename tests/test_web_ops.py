@@ -10,6 +10,7 @@ from services import clock, operators
 from tests.conftest import Browserish, fresh_app, move_clock, text
 
 PASSWORD = "quiet lantern orbit 42 maple"
+CHECKED = {"documents": ["business-registration", "representative-id"]}
 
 
 def enrol(web, link_token) -> pyotp.TOTP:
@@ -128,6 +129,11 @@ def seeded(console):
     return Customer.get(Customer.code == "B0000001")
 
 
+def issuance_status(asked) -> str:
+    from models import CertificateRequest
+    return CertificateRequest.get_by_id(asked.id).status
+
+
 def test_an_officer_approves_a_request_and_the_customer_is_told(console, seeded):
     from tests.conftest import last_sms
     asked = business_request(seeded)
@@ -137,13 +143,20 @@ def test_an_officer_approves_a_request_and_the_customer_is_told(console, seeded)
     assert "(주)한빛상사 (B0000001)" in text(queue) and "법인 은행/보험용" in text(queue)
     detail = web.get(f"/ops/requests/{asked.id}")
     assert "123-45-67890" in text(detail) and "김한빛" in text(detail)
-    done = web.post(f"/ops/requests/{asked.id}/approve", {})
+    unchecked = web.post(f"/ops/requests/{asked.id}/approve",
+                         {"documents": ["business-registration", "made-up"]})
+    assert unchecked.status_code == 400 and "대표자 신분증" in text(unchecked)
+    assert issuance_status(asked) == "requested"
+    done = web.post(f"/ops/requests/{asked.id}/approve",
+                    {"documents": [*CHECKED["documents"], "seal-certificate"]})
     assert done.request.path == "/ops/requests" and "승인했습니다" in text(done)
+    decided = text(web.get(f"/ops/requests/{asked.id}"))
+    assert "확인한 서류" in decided and "법인인감증명서" in decided and "kim.ra" in decided
     assert "승인" in last_sms(seeded)
     from models import AuditEvent
     event = AuditEvent.get(AuditEvent.action == "request.approved")
     assert event.actor == "operator:kim.ra"
-    again = web.post(f"/ops/requests/{asked.id}/approve", {})
+    again = web.post(f"/ops/requests/{asked.id}/approve", CHECKED)
     assert again.status_code == 409
 
 
@@ -170,7 +183,7 @@ def test_only_officers_decide_requests(console, seeded, role):
     detail = web.get(f"/ops/requests/{asked.id}")
     assert detail.status_code == (403 if role == "admin" else 200)
     assert "신청 승인" not in text(detail)
-    for action, data in (("approve", {}), ("reject", {"reason": "no"})):
+    for action, data in (("approve", CHECKED), ("reject", {"reason": "no"})):
         refused = web.post(f"/ops/requests/{asked.id}/{action}", data)
         assert refused.status_code == 403, (role, action)
     from models import CertificateRequest
@@ -325,7 +338,7 @@ def test_every_console_route_refuses_every_role_that_may_not_use_it(console, iss
             if method == "POST" and url.endswith("/logout"):
                 continue                                   # would end this walk
             response = (web.get(url) if method == "GET"
-                        else web.post(url, {"reason": "r", "note": ""}))
+                        else web.post(url, {"reason": "r", "note": "", **CHECKED}))
             allowed = action in operators.PERMISSIONS[role]
             assert (response.status_code == 403) is not allowed, (role, method, url,
                                                                    response.status_code)
@@ -419,17 +432,17 @@ def test_a_business_general_approval_takes_two_officers(console, seeded):
     from tests.conftest import last_sms
     asked = issuance.request_certificate(seeded, "business-general")
     first = logged_in(console, "ra-officer", "op.first")
-    waiting = first.post(f"/ops/requests/{asked.id}/approve", {})
+    waiting = first.post(f"/ops/requests/{asked.id}/approve", CHECKED)
     assert "두 번째 담당자가 필요합니다" in text(waiting)
     assert CertificateRequest.get_by_id(asked.id).status == "requested"
     assert "승인" not in last_sms(seeded)
     page = text(first.get(f"/ops/requests/{asked.id}"))
     assert "다른 담당자가 내 승인을 확인해야 합니다" in page and "승인 확인" not in page
-    assert first.post(f"/ops/requests/{asked.id}/approve", {}).status_code == 403
+    assert first.post(f"/ops/requests/{asked.id}/approve", CHECKED).status_code == 403
 
     second = logged_in(console, "ra-officer", "op.second")
     assert "op.first 담당자가" in text(second.get(f"/ops/requests/{asked.id}"))
-    done = second.post(f"/ops/requests/{asked.id}/approve", {})
+    done = second.post(f"/ops/requests/{asked.id}/approve", CHECKED)
     assert "신청을 승인했습니다" in text(done)
     assert CertificateRequest.get_by_id(asked.id).decided_by == "op.second"
     assert "승인" in last_sms(seeded)
@@ -440,10 +453,10 @@ def test_a_first_approval_not_confirmed_in_24_hours_lapses(console, seeded):
     from services import issuance
     asked = issuance.request_certificate(seeded, "business-general")
     first = logged_in(console, "ra-officer", "op.first")
-    first.post(f"/ops/requests/{asked.id}/approve", {})
+    first.post(f"/ops/requests/{asked.id}/approve", CHECKED)
     move_clock(hours=24, minutes=1)
     second = logged_in(console, "ra-officer", "op.third")         # sessions of a day ago ended
-    again = second.post(f"/ops/requests/{asked.id}/approve", {})
+    again = second.post(f"/ops/requests/{asked.id}/approve", CHECKED)
     assert "두 번째 담당자가 필요합니다" in text(again)           # a new first approval
     assert CertificateRequest.get_by_id(asked.id).status == "requested"
 

@@ -54,7 +54,7 @@ def test_revoking_through_the_pages(signed_in, demo, person_cert):
 
 def test_someone_elses_serial_in_the_form_is_refused_and_audited(signed_in, demo):
     request = issuance.request_certificate(demo["business"], "business-banking")
-    issuance.approve_request(request.id, "kim")
+    issuance.approve_request(request.id, "kim", issuance.REQUIRED_DOCUMENTS)
     other = issue_to(demo["business"], "business-banking", "1234567890")
     response = signed_in.post("/revoke/certificate", {"serial": other.serial})
     assert response.status_code == 404
@@ -186,7 +186,7 @@ def test_an_sms_only_customer_can_suspend_right_after_verifying(web, demo):
     429 "request again in 28 s" for a request nobody made)."""
     business = demo["business"]
     request = issuance.request_certificate(business, "business-banking")
-    issuance.approve_request(request.id, "kim")
+    issuance.approve_request(request.id, "kim", issuance.REQUIRED_DOCUMENTS)
     cert = issue_to(business, "business-banking", "1234567890")
     english(web)
     verify_by_sms(web, business, details=BUSINESS)

@@ -25,6 +25,7 @@ from services import (
     clock,
     customers,
     files,
+    four_eyes,
     issuance,
     jobs,
     operators,
@@ -321,14 +322,22 @@ def requests_list(show_all):
 
 @requests_cli.command("approve")
 @click.argument("request_id", type=int)
+@click.option("--document", "documents", multiple=True, type=click.Choice(issuance.DOCUMENTS),
+              help="A document checked (repeat; business-registration and representative-id "
+                   "are required).")
 @operator_option
-def requests_approve(request_id, operator):
-    """Approve a request; the customer gets a text message."""
+def requests_approve(request_id, documents, operator):
+    """Approve a request; the customer gets a text message. A business-general request takes
+    a second officer (four eyes), as in the console."""
     try:
-        issuance.approve_request(request_id, operator)
+        done = four_eyes.approve_request(request_id, operator, documents)
     except DomainError as error:
         _fail(error)
-    click.echo(f"Approved request {request_id}.")
+    if done == "waiting":
+        click.echo(f"Approval of request {request_id} recorded: a second officer must confirm "
+                   "it within 24 hours.")
+    else:
+        click.echo(f"Approved request {request_id}.")
 
 
 @requests_cli.command("reject")

@@ -5,7 +5,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    RadioField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields import FileField as AnyFileField
 from wtforms.validators import InputRequired
 
@@ -120,6 +127,11 @@ class AutomaticChoiceForm(Form):
 class AutoRenewForm(Form):
     lead_days = RadioField(choices=["7", "14", "30", "off"],
                            validators=[InputRequired(_l("Select when to renew it"))])
+
+
+class ApproveForm(Form):
+    # Which documents count, and which are required, is services.issuance's rule.
+    documents = SelectMultipleField(validate_choice=False)
 
 
 class RejectForm(Form):

@@ -28,6 +28,7 @@ MESSAGES = {
     "date_format": _l("Enter the date as YYYY-MM-DD, for example 2026-12-01"),
     "search_empty": _l("Enter what you know: a customer code, name, phone number, resident registration number, business number or serial number"),
     "search_long": _l("Enter at most 100 characters"),
+    "documents_missing": _l("Tick the documents you checked: the business registration certificate and the representative's identity card are required"),
     "reminder_not_resendable": _l("Only a valid certificate that expires within %(days)s days and has not been renewed gets an expiry notice"),
     "reminder_resent_enough": _l("The expiry notice was already sent again %(times)s times today. Try again tomorrow"),
     "operator_self": _l("You cannot disable or reset your own account. Ask another administrator"),

@@ -33,8 +33,17 @@ from services import (
     verification,
 )
 from services.errors import DomainError
-from views import MAX_ID, PendingAuthenticator, days_left, error_list, go, page
+from views import (
+    MAX_ID,
+    PendingAuthenticator,
+    days_left,
+    error_list,
+    form_errors,
+    go,
+    page,
+)
 from views.forms import (
+    ApproveForm,
     CodeForm,
     NoteForm,
     OperatorAddForm,
@@ -201,10 +210,13 @@ def requests_queue(operator):
                 notice=session.pop("ops_notice", None))
 
 
-def _request_page(operator, request_id: int, errors=None, form=None):
+def _request_page(operator, request_id: int, errors=None, reject_form=None, approve_form=None):
+    asked = issuance.find_request(request_id)
     return page("ops/request.html", operator=operator, errors=errors,
-                form=form or RejectForm(formdata=None), may_decide=operators.may(
-                    operator, "decide_request"), asked=issuance.find_request(request_id),
+                reject_form=reject_form or RejectForm(formdata=None),
+                approve_form=approve_form or ApproveForm(formdata=None),
+                may_decide=operators.may(operator, "decide_request"), asked=asked,
+                documents=issuance.DOCUMENTS, noted=issuance.documents_noted(asked),
                 first=four_eyes.waiting("request.approve", request_id))
 
 
@@ -214,27 +226,39 @@ def request_detail(operator, request_id):
     return _request_page(operator, request_id)
 
 
+def _decide(operator, request_id: int, form, field: str, decide):
+    """Approve or reject: on a rule's refusal about the form's field, the request's page
+    again with the message; else the queue, with what was done."""
+    if not form.validate_on_submit():
+        return _request_page(operator, request_id, errors=form_errors(form),
+                             **{f"{field}_form": form})
+    try:
+        session["ops_notice"] = decide()
+    except DomainError as error:
+        if error.field is None:
+            raise
+        return _request_page(operator, request_id, errors=error_list(error),
+                             **{f"{field}_form": form})
+    return go("ops.requests_queue")
+
+
 @bp.post(f"/requests/<int(max={MAX_ID}):request_id>/approve")
 @signed_in("decide_request")
 def approve(operator, request_id):
-    session["ops_notice"] = four_eyes.approve_request(request_id, operator.name)
-    return go("ops.requests_queue")
+    form = ApproveForm()
+    return _decide(operator, request_id, form, "approve", lambda: four_eyes.approve_request(
+        request_id, operator.name, form.documents.data))
 
 
 @bp.post(f"/requests/<int(max={MAX_ID}):request_id>/reject")
 @signed_in("decide_request")
 def reject(operator, request_id):
     form = RejectForm()
-    if not form.validate_on_submit():
-        return _request_page(operator, request_id, form=form)
-    try:
+
+    def decide():
         issuance.reject_request(request_id, operator.name, form.reason.data)
-    except DomainError as error:
-        if error.field != "reason":
-            raise
-        return _request_page(operator, request_id, errors=error_list(error), form=form)
-    session["ops_notice"] = "rejected"
-    return go("ops.requests_queue")
+        return "rejected"
+    return _decide(operator, request_id, form, "reject", decide)
 
 
 # -- customers and certificates --------------------------------------------------------------
