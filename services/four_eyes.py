@@ -86,16 +86,16 @@ def approve_request(request_id: int, operator: str, documents) -> str:
     return "approved"
 
 
-def revoke_certificate(record, reason: str, operator: str, note: str | None = None) -> str:
-    """An officer revokes on a customer's behalf: "revoke", or "revoke_waiting" for a second
-    officer when the reason is key compromise."""
+def revoke_certificate(record, reason: str, operator: str, note: str | None = None):
+    """An officer revokes on a customer's behalf: the revoked certificate (with what changed
+    along with it), or None while a revocation for key compromise waits for a second
+    officer."""
     if reason == "key-compromise":
         if waiting("certificate.revoke", record.serial) is None:
             if record.status not in ("valid", "suspended"):
                 raise DomainError("already_revoked", status=409)
             ask("certificate.revoke", record.serial, operator, reason=reason, note=note or "")
-            return "revoke_waiting"
+            return None
         first = confirm("certificate.revoke", record.serial, operator)
         note = "; ".join(filter(None, [first.params.get("note"), note]))
-    status.revoke_certificate(record, reason, "operator:" + operator, note=note)
-    return "revoke"
+    return status.revoke_certificate(record, reason, "operator:" + operator, note=note)

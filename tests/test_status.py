@@ -184,11 +184,15 @@ def test_operator_commands_revoke_suspend_resume_by_serial(app, cert):
     assert result.exit_code == 0, result.output
     assert Certificate.get_by_id(cert.id).status == "suspended"
     assert runner.invoke(args=["certs", "resume", cert.serial]).exit_code == 0
+    asked = runner.invoke(args=["certs", "revoke", cert.serial, "--reason", "key-compromise",
+                                "--operator", "kim"])
+    assert asked.exit_code == 0 and "second officer" in asked.output, asked.output
+    assert Certificate.get_by_id(cert.id).status == "valid"               # four eyes
     result = runner.invoke(args=["certs", "revoke", cert.serial, "--reason", "key-compromise",
-                                 "--operator", "kim"])
+                                 "--operator", "lee"])
     assert result.exit_code == 0 and "CRL" in result.output
     assert AuditEvent.select().where((AuditEvent.action == "certificate.revoke")
-                                     & (AuditEvent.actor == "operator:kim")).count() == 1
+                                     & (AuditEvent.actor == "operator:lee")).count() == 1
     again = runner.invoke(args=["certs", "revoke", cert.serial, "--reason", "superseded"])
     assert again.exit_code != 0 and "Traceback" not in again.output
 

@@ -411,9 +411,13 @@ def certs_list(code):
 def _status_change(serial: str, change, operator: str, done: str, **kwargs):
     try:
         cert = status.find_certificate(serial, actor="operator:" + operator)
-        cert = change(cert, actor="operator:" + operator, **kwargs)
+        cert = change(cert, operator=operator, **kwargs)
     except DomainError as error:
         _fail(error)
+    if cert is None:
+        click.echo(f"Revocation of {serial} for key compromise recorded: a second officer "
+                   "must confirm it within 24 hours.")
+        return
     crl = status.latest_crl()
     click.echo(f"{done} {cert.serial} ({cert.customer.code}). CRL {crl.number} published "
                f"with {crl.entries} entries.")
@@ -426,8 +430,9 @@ def _status_change(serial: str, change, operator: str, done: str, **kwargs):
 @click.option("--reason", required=True, type=click.Choice(status.OPERATOR_REASONS))
 @operator_option
 def certs_revoke(serial, reason, operator):
-    """Revoke a certificate for good (SERIAL: the 40-digit hex of `certs list`)."""
-    _status_change(serial, status.revoke_certificate, operator, "Revoked", reason=reason)
+    """Revoke a certificate for good (SERIAL: the 40-digit hex of `certs list`). For key
+    compromise, a second officer confirms (four eyes, as in the console)."""
+    _status_change(serial, four_eyes.revoke_certificate, operator, "Revoked", reason=reason)
 
 
 @certs_cli.command("suspend")
@@ -435,7 +440,8 @@ def certs_revoke(serial, reason, operator):
 @operator_option
 def certs_suspend(serial, operator):
     """Suspend a certificate (certificateHold) until it is resumed."""
-    _status_change(serial, status.suspend_certificate, operator, "Suspended")
+    _status_change(serial, lambda cert, operator: status.suspend_certificate(
+        cert, "operator:" + operator), operator, "Suspended")
 
 
 @certs_cli.command("resume")
@@ -443,7 +449,8 @@ def certs_suspend(serial, operator):
 @operator_option
 def certs_resume(serial, operator):
     """Resume a suspended certificate."""
-    _status_change(serial, status.resume_certificate, operator, "Resumed")
+    _status_change(serial, lambda cert, operator: status.resume_certificate(
+        cert, "operator:" + operator), operator, "Resumed")
 
 
 @certs_cli.command("auto-renew")

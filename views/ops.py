@@ -308,7 +308,8 @@ def resend_reminder(operator, serial):
 
 
 def _revoke(record, actor, note, reason):
-    return four_eyes.revoke_certificate(record, reason, actor, note)
+    done = four_eyes.revoke_certificate(record, reason, actor, note)
+    return "revoke" if done else "revoke_waiting"
 
 
 def _suspend(record, actor, note):
