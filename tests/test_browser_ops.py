@@ -377,24 +377,14 @@ def test_an_auditor_filters_and_pages_the_trail_by_keyboard(app, chromium, live,
 def test_every_console_page_every_role_may_open_passes_axe(app, chromium, live, language):
     """Each GET page of the console as each role sees it, filled (a customer with history,
     notifications, a request, an operator list), in Korean and in English."""
-    from models import Customer
-    from services import issuance, status
+    from services import status
+    from tests.test_web_ops import console_routes
     record = seeded_certificate(app)
     status.suspend_certificate(record, "operator:kim.ra", note="분실")
     status.resume_certificate(record, "customer:P0000001")
     move_clock(days=360)                 # within the expiry notice's reach
-    asked = issuance.request_certificate(Customer.get(Customer.code == "B0000001"),
-                                         "business-banking")
-    operators.add_operator("other.op", "support", "test")
-    values = {"request_id": asked.id, "serial": record.serial, "code": "P0000001",
-              "change": "suspend", "name": "other.op"}
-    pages = []
-    for rule in app.url_map.iter_rules():
-        view = app.view_functions[rule.endpoint]
-        if (rule.endpoint.startswith("ops.") and hasattr(view, "required_action")
-                and "GET" in rule.methods and not rule.rule.endswith(".csv")):
-            url = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
-            pages.append((url, view.required_action))
+    pages = [(url, action) for method, url, action in console_routes(app, record)
+             if method == "GET" and not url.endswith(".csv")]
     pages += [("/ops/search?q=P0000001", "lookup"), ("/ops/audit?since=yesterday", "read_audit")]
     seen = 0
     for role in operators.ROLES:
