@@ -22,7 +22,9 @@ What it does:
        notifications  most sent, the rest queued or failed (what the outbox lists);
        audit events   a mix of customers', operators', clients' and jobs' actions over the
                       past year, continuing the real chain with services.audit's own digest,
-                      checked with audit.verify_chain() afterwards;
+                      checked with audit.verify_chain() afterwards. The few events of the
+                      CLI set-up come first in the trail but are stamped at set-up time: the
+                      only ones out of time order (a filter by date leaves them out);
   3. an ra-officer and an auditor made with services.operators, each logging in through the
      console's pages (password, then a TOTP code from pyotp);
   4. each page fetched with Flask's test client: 3 warm-up GETs, then --runs timed ones;
@@ -500,9 +502,8 @@ def main() -> None:
             rrn, number, phone = people["rrn"], people["business_number"], people["phone"]
             serial_query = format(int(serials[len(serials) // 2], 16), "X")
             since = f"{now - dt.timedelta(days=7):%Y-%m-%d}"
-            # The last page of that listing: only its 10 oldest events are left below `before`
-            # (with the few of the CLI set-up, which are dated now), so the query looks
-            # through every older event before it can say there are no more.
+            # The last page of that listing: only its 10 oldest events are left below `before`,
+            # and every older event lies beyond them.
             since_last = AuditEvent.select(fn.MIN(AuditEvent.id)).where(
                 (AuditEvent.id >= first_seeded)
                 & (AuditEvent.at >= dt.datetime.strptime(since, "%Y-%m-%d"))).scalar() + 10

@@ -133,7 +133,15 @@ class AuditFilter:
                 since = dt.datetime.strptime(self.since.strip(), "%Y-%m-%d")
             except ValueError:
                 raise DomainError("date_format", field="since") from None
-            query = query.where(AuditEvent.at >= since)
+            # Events are stamped as they are appended, so those since a date are the trail
+            # from the first one stamped then, which the `at` index finds at once. Bounded by
+            # its id, a page that runs out of events (the last one, or a date with nothing
+            # yet: no first, no rows) stops there instead of reading every older event to be
+            # sure. Left out would be only an event stamped on or after the date but appended
+            # before that first one, which takes a clock set back across the date.
+            first = (AuditEvent.select(AuditEvent.id).where(AuditEvent.at >= since)
+                     .order_by(AuditEvent.at, AuditEvent.id).limit(1))
+            query = query.where((AuditEvent.at >= since) & (AuditEvent.id >= first))
         return query
 
 
