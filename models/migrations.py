@@ -85,6 +85,25 @@ def _v11_second_approval(database):
     database.create_tables([SecondApproval])
 
 
+# Named as peewee names the indexes models.tables declares, which is how a fresh database
+# gets them (step 1): both ways end with the same indexes.
+_V12_INDEXES = {
+    "customer_name": "customer (name)",
+    "customer_representative": "customer (representative)",
+    "customer_phone": "customer (phone)",
+    "notification_status_id": "notification (status, id)",
+    "auditevent_actor_id": "auditevent (actor, id)",
+    "auditevent_action_id": "auditevent (action, id)",
+    "auditevent_target_id": "auditevent (target, id)",
+    "auditevent_at_id": "auditevent (at, id)",
+}
+
+
+def _v12_console_indexes(database):
+    for name, columns in _V12_INDEXES.items():
+        database.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -107,6 +126,9 @@ MIGRATIONS = [
     (9, "signing_tally: signatures made by the online CA keys, per kind", _v9_signing_tally),
     (10, "operator: the bank's staff who use the console", _v10_operators),
     (11, "second_approval: four eyes on an operator's weightiest decisions", _v11_second_approval),
+    (12, "indexes for the console: customers by name, representative and phone; the outbox "
+         "by status; the audit trail by actor, action, target and time",
+     _v12_console_indexes),
 ]
 
 

@@ -21,12 +21,14 @@ class BaseModel(Model):
 class Customer(BaseModel):
     code = CharField(unique=True)                 # P0000001 / B0000001
     kind = CharField()                            # "personal" | "business"
-    name = CharField()                            # the person, or the company
-    representative = CharField(null=True)         # business: the representative's name
+    # name, representative and phone are indexed: the console finds customers by what a
+    # caller tells the operator.
+    name = CharField(index=True)                  # the person, or the company
+    representative = CharField(null=True, index=True)   # business: the representative's name
     business_number = CharField(null=True, unique=True)  # business: 10 digits
     rrn_hmac = CharField(unique=True)             # the person's or representative's RRN, HMAC'd
     rrn_masked = CharField()                      # 900101-1******
-    phone = CharField()
+    phone = CharField(index=True)
     email = CharField(null=True)
     language = CharField(default="ko")
     totp_secret = TextField(null=True)            # encrypted at rest
@@ -127,6 +129,11 @@ class Notification(BaseModel):
     created_at = DateTimeField()
     sent_at = DateTimeField(null=True)
 
+    class Meta:
+        # The console's outbox (undelivered, newest first) and its count of failures, without
+        # reading every message ever sent.
+        indexes = ((("status", "id"), False),)
+
 
 class AuditEvent(BaseModel):
     """One state change. Each row's hash covers the previous row's hash: a chain."""
@@ -137,6 +144,12 @@ class AuditEvent(BaseModel):
     details = TextField()
     prev_hash = CharField(max_length=64, unique=True)  # two appends after one event cannot both commit
     hash = CharField(max_length=64, unique=True)
+
+    class Meta:
+        # The console's filters and a certificate's history, newest (or oldest) first by id,
+        # without reading the whole trail; (at, id) finds the first event since a date.
+        indexes = ((("actor", "id"), False), (("action", "id"), False),
+                   (("target", "id"), False), (("at", "id"), False))
 
 
 class Crl(BaseModel):

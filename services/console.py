@@ -160,7 +160,15 @@ class AuditFilter:
                 since = dt.datetime.strptime(self.since.strip(), "%Y-%m-%d")
             except ValueError:
                 raise DomainError("date_format", field="since") from None
-            query = query.where(AuditEvent.at >= since)
+            # Events are stamped as they are appended, so those since a date are the trail
+            # from the first one stamped then, which the `at` index finds at once. Bounded by
+            # its id, a page that runs out of events (the last one, or a date with nothing
+            # yet: no first, no rows) stops there instead of reading every older event to be
+            # sure. Left out would be only an event stamped on or after the date but appended
+            # before that first one, which takes a clock set back across the date.
+            first = (AuditEvent.select(AuditEvent.id).where(AuditEvent.at >= since)
+                     .order_by(AuditEvent.at, AuditEvent.id).limit(1))
+            query = query.where((AuditEvent.at >= since) & (AuditEvent.id >= first))
         return query
 
 
@@ -204,6 +212,12 @@ def outbox_page(before: int | None = None) -> "OutboxPage":
     if before:
         query = query.where(Notification.id < before)
     rows = list(query.order_by(Notification.id.desc()).limit(PAGE_SIZE + 1))
+    # The page names each message's customer: one query for them all, not one per row.
+    owners = {c.id: c for c in Customer.select().where(
+        Customer.id.in_([note.customer_id for note in rows if note.customer_id]))}
+    for note in rows:
+        if note.customer_id:
+            note.customer = owners[note.customer_id]
     return OutboxPage(rows[:PAGE_SIZE], rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
                       notify.pending_retries().count())
 

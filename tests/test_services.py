@@ -368,6 +368,23 @@ def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo)
     assert Customer.get(Customer.code == "P0000001").rrn_masked == "900101-1******"
 
 
+def test_a_version_11_database_gets_the_console_indexes_a_fresh_one_has(app, demo):
+    from models import db
+    from models.migrations import SchemaVersion
+
+    def indexes():
+        return {(table, index.name, tuple(index.columns), index.unique)
+                for table in db.get_tables() for index in db.get_indexes(table)}
+    fresh = indexes()
+    for name in ("customer_name", "customer_representative", "customer_phone",
+                 "notification_status_id", "auditevent_actor_id", "auditevent_action_id",
+                 "auditevent_target_id", "auditevent_at_id"):
+        db.execute_sql(f"DROP INDEX {name}")
+    SchemaVersion.delete().where(SchemaVersion.version > 11).execute()
+    assert upgrade() == [version for version, _what, _step in MIGRATIONS if version > 11]
+    assert indexes() == fresh
+
+
 def test_migrations_upgrade_an_older_database_in_place(app, demo):
     assert current_version() == MIGRATIONS[-1][0]
     assert upgrade() == []                                  # nothing to do twice
