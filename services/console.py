@@ -54,7 +54,8 @@ def dashboard(operator) -> Dashboard:
                                        & (Certificate.not_after > now)
                                        & (Certificate.not_after <= now + EXPIRING_WITHIN)).count(),
             Notification.select().where(Notification.status == "failed").count(),
-            Customer.select().where(Customer.self_service_suspended_at.is_null(False)).count(),
+            Customer.select().where(Customer.self_service_suspended_at.is_null(False)
+                                    | (Customer.locked_until > now)).count(),
         ]
     return Dashboard(*counts, ca=ca_overview.overview())
 

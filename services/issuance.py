@@ -93,7 +93,8 @@ def request_certificate(customer: Customer, type_id: str) -> CertificateRequest:
 
 
 def list_requests(status: str | None = "requested"):
-    query = CertificateRequest.select().order_by(CertificateRequest.id)
+    query = (CertificateRequest.select(CertificateRequest, Customer).join(Customer)
+             .order_by(CertificateRequest.id))      # the queue shows each customer: one query
     return query.where(CertificateRequest.status == status) if status else query
 
 

@@ -2,6 +2,7 @@
 enrolment from the one-time link, login by password then authenticator code, its own cookie,
 sessions that end (logout, idle, disabled), and a dashboard each role sees its part of."""
 import re
+from datetime import timedelta
 
 import pyotp
 import pytest
@@ -467,7 +468,12 @@ def test_support_unlocks_a_stopped_customer_with_a_note_and_they_are_told(consol
     from tests.conftest import last_sms
     Customer.update(self_service_suspended_at=clock_module.now()).where(
         Customer.code == "B0000001").execute()
+    Customer.update(locked_until=clock_module.now() + timedelta(minutes=30)).where(
+        Customer.code == "P0000001").execute()                   # a pause counts too
     auditor = logged_in(console, "auditor")
+    assert "본인 확인이 멈추거나 잠시 멈춘 고객 2" in text(auditor.get("/ops/"))
+    paused = text(auditor.get("/ops/customers/P0000001"))
+    assert "본인 확인" in paused and "까지 멈춤" in paused
     assert "잠금 해제" not in text(auditor.get("/ops/customers/B0000001"))
     assert auditor.post("/ops/customers/B0000001/unlock", {"note": "x"}).status_code == 403
     support = logged_in(console, "support")
