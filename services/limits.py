@@ -50,14 +50,15 @@ class LimitReached(Exception):
 def _take(limit: Limit, now) -> bool:
     """One try from the counter, if it has one left (or its window is over)."""
     over = AttemptCounter.window_start <= now - limit.window
-    taken = (AttemptCounter.update(count=Case(None, [(over, 1)], AttemptCounter.count + 1),
-                                   window_start=Case(None, [(over, now)], AttemptCounter.window_start))
-             .where((AttemptCounter.key == limit.key) & (over | (AttemptCounter.count < limit.tries)))
-             .execute())
-    if taken:
+    take = (AttemptCounter.update(count=Case(None, [(over, 1)], AttemptCounter.count + 1),
+                                  window_start=Case(None, [(over, now)], AttemptCounter.window_start))
+            .where((AttemptCounter.key == limit.key) & (over | (AttemptCounter.count < limit.tries))))
+    if take.execute():
         return True
     if AttemptCounter.select().where(AttemptCounter.key == limit.key).exists():
-        return False
+        # Used up, or (on PostgreSQL) made by a parallel request that committed after the
+        # update's snapshot was taken: the update, run again, sees it and tells which.
+        return bool(take.execute())
     try:
         with db.atomic():
             AttemptCounter.create(key=limit.key, count=1, window_start=now)

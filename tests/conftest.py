@@ -2,16 +2,19 @@
 CSRF always on, and a client that fills in forms the way a browser does."""
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from datetime import timedelta
 from html import unescape
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from app import create_app
 from models import Customer, Notification, db
+from models.tables import ALL_TABLES
 from services import ca_store, ceremony, clock
 from services.notify import text_of
 from tests import npki_vector
@@ -24,6 +27,10 @@ VECTORS = npki_vector.folder()
 ROOT_PASSPHRASE = b"correct horse battery staple"
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 BACKENDS = ("file", "pkcs11")
+# A PostgreSQL server the service, web, CLI and attempt-limit tests run on as well as on SQLite: the URL of a
+# role that may create databases (.ci/run starts one on a Unix socket). Unset: SQLite only.
+TEST_DATABASE = os.environ.get("CERTCENTER_TEST_DATABASE", "")
+ON_BOTH_DATABASES = ("test_services", "test_web_", "test_attempt_limits")       # test modules, by name
 
 
 def pytest_configure(config):
@@ -33,7 +40,17 @@ def pytest_configure(config):
                                        "backends only")
 
 
+def pytest_report_header(config):
+    if TEST_DATABASE:
+        return f"database: SQLite, and PostgreSQL ({TEST_DATABASE}) for the service, web and CLI tests"
+    return ("database: SQLite only (CERTCENTER_TEST_DATABASE=postgresql://… runs the service, "
+            "web and CLI tests on PostgreSQL too)")
+
+
 def pytest_generate_tests(metafunc):
+    if ("database" in metafunc.fixturenames and TEST_DATABASE
+            and metafunc.module.__name__.split(".")[-1].startswith(ON_BOTH_DATABASES)):
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
     if "signer_backend" not in metafunc.fixturenames:
         return
     only = metafunc.definition.get_closest_marker("backends")
@@ -41,6 +58,52 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("signer_backend", only.args, indirect=True)
     elif metafunc.definition.get_closest_marker("both_backends"):
         metafunc.parametrize("signer_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_database():
+    """One PostgreSQL database for this run (CREATE DATABASE takes half a second; emptying
+    the tables between tests takes a few milliseconds); dropped at the end."""
+    import psycopg
+    name = f"cc_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(TEST_DATABASE, autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(TEST_DATABASE)._replace(path="/" + name))
+    with psycopg.connect(TEST_DATABASE, autocommit=True) as server:
+        server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _empty_postgresql(url: str) -> None:
+    """Leave the database as a new one upgraded to today's schema: every table emptied, or,
+    after a test that changed the schema itself (a migration test), no table at all."""
+    import psycopg
+
+    from models.migrations import MIGRATIONS
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        version = (conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+                   if "schema_version" in tables else None)
+        expected = {model._meta.table_name for model in ALL_TABLES} | {"schema_version"}
+        if version == MIGRATIONS[-1][0] and set(tables) == expected:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables if t != "schema_version")
+                         + " RESTART IDENTITY CASCADE")
+        else:
+            conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+
+
+@pytest.fixture
+def database(request):
+    """The test app's database: {} for SQLite in its instance folder, or the DATABASE_URL of
+    the run's PostgreSQL database, emptied after the test."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield {}
+        return
+    url = request.getfixturevalue("postgresql_database")
+    yield {"DATABASE_URL": url}
+    if not db.is_closed():
+        db.close()
+    _empty_postgresql(url)
 
 
 @pytest.fixture
@@ -122,8 +185,8 @@ def fresh_app(tmp_path, ca_template, **config):
 
 
 @pytest.fixture
-def app(tmp_path, ca_template, backend_settings):
-    application = fresh_app(tmp_path, ca_template, **backend_settings)
+def app(tmp_path, ca_template, backend_settings, database):
+    application = fresh_app(tmp_path, ca_template, **backend_settings, **database)
     assert application.config.get("WTF_CSRF_ENABLED", True), "tests run with CSRF on"
     # No app context stays pushed: each request gets its own, as in production (Flask-Babel
     # caches the language per context). Tests reach the database directly.
@@ -137,9 +200,9 @@ def app(tmp_path, ca_template, backend_settings):
 
 
 @pytest.fixture
-def console(tmp_path, ca_template):
+def console(tmp_path, ca_template, database):
     """An app with the operators' console switched on."""
-    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1")
+    application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1", **database)
     db.connect(reuse_if_open=True)
     yield application
     if not db.is_closed():

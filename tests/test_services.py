@@ -408,3 +408,30 @@ def test_every_certificate_gets_its_own_subject_even_in_the_same_second(demo, mo
     second = issue(demo["person"], "personal-general").certificate
     assert first.subject.startswith("CN=홍길동()0011") and "1111," in first.subject
     assert "2222," in second.subject
+
+
+def test_parallel_changes_each_append_once_to_one_unbroken_chain(app):
+    """Twenty writers at once, each in its own connection and transaction: on SQLite the
+    write lock queues them, on PostgreSQL the chain's advisory lock does; none fails, and the
+    trail verifies."""
+    import threading
+    import time
+
+    from models import db
+    errors = []
+
+    def write(number):
+        try:
+            with db.connection_context(), db.atomic():
+                audit.record("test", "parallel.write", str(number))
+                time.sleep(0.01)                   # hold the transaction open a moment
+        except Exception as error:                 # any failure is reported below
+            errors.append(error)
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(20)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    assert errors == []
+    assert AuditEvent.select().where(AuditEvent.action == "parallel.write").count() == 20
+    assert audit.verify_chain() is None
