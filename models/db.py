@@ -1,8 +1,10 @@
 """The one database handle, opened from a URL: SQLite in the instance folder by default,
 PostgreSQL when `DATABASE_URL` says so."""
+import contextlib
+import hashlib
 import os
 
-from peewee import DatabaseProxy, SqliteDatabase
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 
 db = DatabaseProxy()
@@ -28,3 +30,26 @@ def open_database(url: str):
         database = connect(url)
     db.initialize(database)
     return database
+
+
+def wait_turn(name: str) -> None:
+    """Call inside a transaction: wait until no other transaction, on any host, holds the turn
+    called `name`, and hold it until this transaction ends. SQLite needs nothing: its
+    transactions take the one write lock when they begin (IMMEDIATE). On PostgreSQL it is a
+    transaction-scoped advisory lock."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+@contextlib.contextmanager
+def one_at_a_time(name: str):
+    """Run the block alone among the blocks of this name on every host: on PostgreSQL in a
+    transaction that holds the turn (wait_turn); on SQLite as it is, where the block's own
+    writes queue at the file."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        with db.atomic():
+            wait_turn(name)
+            yield
+    else:
+        yield

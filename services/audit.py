@@ -3,9 +3,10 @@ the previous event's hash, so a removed or edited row breaks the chain."""
 import hashlib
 import json
 
-from peewee import IntegrityError, PostgresqlDatabase
+from peewee import IntegrityError
 
 from models import AuditEvent, db
+from models.db import wait_turn
 from services import clock
 
 GENESIS = "0" * 64
@@ -25,30 +26,17 @@ def head() -> AuditEvent | None:
     return AuditEvent.select().order_by(AuditEvent.id.desc()).first()
 
 
-# Any number: the key of the PostgreSQL advisory lock that queues appends to the chain.
-_CHAIN_LOCK = 0x617564697400    # "audit\0"
-
-
-def _queue_for_the_chain() -> None:
-    """Wait for the chain's head. SQLite's single writer already queues writers (a
-    transaction takes the write lock when it begins); on PostgreSQL a transaction-scoped
-    advisory lock does it, held until the caller's transaction commits, so that two hosts
-    never both read the same last event."""
-    if isinstance(db.obj, PostgresqlDatabase):
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
-
-
 def record(actor: str, action: str, target: str | None = None, **details) -> AuditEvent:
     """Append an event. Call inside the transaction of the change it records.
 
-    Writers queue for the chain's head (_queue_for_the_chain); should two still read the
+    Writers queue for the chain's head (models.db.wait_turn); should two still read the
     same last event, they cannot both append after it (prev_hash is unique): the one that
     loses rolls back its savepoint, reads the new last event and appends after that."""
     body = json.dumps(details, ensure_ascii=False, sort_keys=True, default=str)
     for _try in range(APPEND_TRIES):
         try:
             with db.atomic():            # a savepoint inside the caller's transaction
-                _queue_for_the_chain()
+                wait_turn("audit-chain")   # one appender at a time, on every host
                 last = head()
                 prev_hash = last.hash if last else GENESIS
                 at = clock.now()

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from peewee import IntegrityError, fn
 
 from models import AuditEvent, Certificate, Crl, Customer, UnpublishedChange, db
+from models.db import one_at_a_time
 from pki import crl as pki_crl
 from pki import ocsp as pki_ocsp
 from pki.bundle import public_key_info
@@ -236,7 +237,13 @@ def unpublished_changes() -> int:
 
 
 def publish_crl() -> Crl:
-    """Build, sign and store a new CRL with the next number."""
+    """Build, sign and store a new CRL with the next number: one publisher at a time on
+    every host (on SQLite, a second publisher finds its number taken and goes again)."""
+    with one_at_a_time("crl"):
+        return _publish_crl()
+
+
+def _publish_crl() -> Crl:
     ca = ca_store.load_ca()
     for _attempt in range(3):
         last = Crl.select(Crl.number, Crl.this_update).order_by(Crl.number.desc()).first()

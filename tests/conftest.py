@@ -30,7 +30,8 @@ BACKENDS = ("file", "pkcs11")
 # A PostgreSQL server the service, web, CLI and attempt-limit tests run on as well as on SQLite: the URL of a
 # role that may create databases (.ci/run starts one on a Unix socket). Unset: SQLite only.
 TEST_DATABASE = os.environ.get("CERTCENTER_TEST_DATABASE", "")
-ON_BOTH_DATABASES = ("test_services", "test_web_", "test_attempt_limits")       # test modules, by name
+ON_BOTH_DATABASES = ("test_services", "test_web_", "test_attempt_limits",   # test modules
+                     "test_several_hosts")
 
 
 def pytest_configure(config):

@@ -194,13 +194,21 @@ class Client:
         self.token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
         return html
 
-    def post(self, path: str, fields: dict) -> int:
-        data = urllib.parse.urlencode({"csrf_token": self.token, **fields}).encode()
+    def submit(self, path: str, fields: dict) -> tuple[int, str, str]:
+        """Post a form (redirects followed): the status, the path it lands on, the page."""
+        data = urllib.parse.urlencode({"csrf_token": self.token, **fields}, doseq=True).encode()
         try:
             with self.opener.open(self.base + path, data=data) as response:
-                return response.status
+                html = response.read().decode()
+                landed, status = urllib.parse.urlsplit(response.geturl()).path, response.status
         except urllib.error.HTTPError as error:
-            return error.code
+            html, landed, status = error.read().decode(), path, error.code
+        found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        self.token = found.group(1) if found else self.token
+        return status, landed, html
+
+    def post(self, path: str, fields: dict) -> int:
+        return self.submit(path, fields)[0]
 
 
 def test_forty_parallel_pin_guesses_get_at_most_five_evaluations(live, demo):
