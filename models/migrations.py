@@ -7,6 +7,8 @@ from models.db import db
 from models.tables import (
     ALL_TABLES,
     AuditCheckpoint,
+    CaParameter,
+    Certificate,
     Crl,
     Operator,
     RegisteredCertificate,
@@ -85,6 +87,17 @@ def _v11_second_approval(database):
     database.create_tables([SecondApproval])
 
 
+def _v13_crl_partitions(database):
+    database.create_tables([CaParameter])
+    for model in (Certificate, Crl, UnpublishedChange):
+        _add_column(database, model._meta.table_name, "crl_partition", IntegerField(null=True))
+    # A partition's CRL reads only its own revoked rows, and its latest CRL by number.
+    database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_crl_partition "
+                         "ON certificate (crl_partition, status, not_after)")
+    database.execute_sql("CREATE INDEX IF NOT EXISTS crl_crl_partition_number "
+                         "ON crl (crl_partition, number)")
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -107,6 +120,11 @@ MIGRATIONS = [
     (9, "signing_tally: signatures made by the online CA keys, per kind", _v9_signing_tally),
     (10, "operator: the bank's staff who use the console", _v10_operators),
     (11, "second_approval: four eyes on an operator's weightiest decisions", _v11_second_approval),
+    # 12 is another branch's; upgrade() applies every version above the database's, gaps
+    # included.
+    (13, "partitioned CRLs: caparameter; crl_partition on certificate, crl and "
+         "unpublishedchange (databases without the setting get 16 partitions)",
+     _v13_crl_partitions),
 ]
 
 

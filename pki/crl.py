@@ -102,13 +102,17 @@ def _revoked(entry, seen: set[int]) -> x509.RevokedCertificate:
 
 
 def build_crl(issuing_cert: x509.Certificate, issuing_key, entries: Iterable[RevokedEntry],
-              crl_number: int, this_update: dt.datetime,
-              next_update: dt.datetime) -> x509.CertificateRevocationList:
+              crl_number: int, this_update: dt.datetime, next_update: dt.datetime,
+              partition_url: str | None = None) -> x509.CertificateRevocationList:
     """The issuing CA's signed v2 CRL listing `entries` (in the order given).
 
     CRL extensions: cRLNumber and authorityKeyIdentifier (the issuing certificate's SKI), both
     non-critical as RFC 5280 5.2.1/5.2.3 require. Entry extensions: reasonCode (absent for
     "unspecified") and, for key compromise, invalidityDate when known.
+
+    With `partition_url`, the CRL is one partition: a critical issuingDistributionPoint names
+    that URL (RFC 5280 5.2.5), so that it cannot be taken for a complete CRL of the issuer, and
+    says it lists end-entity certificates only.
     """
     this_update = _aware(this_update, "this_update")
     next_update = _aware(next_update, "next_update")
@@ -132,17 +136,26 @@ def build_crl(issuing_cert: x509.Certificate, issuing_key, entries: Iterable[Rev
         raise PkiError("crl_invalid", "entries is not iterable") from None
     seen: set[int] = set()
     revoked = [_revoked(entry, seen) for entry in entries]
+    extensions = [
+        x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(crl_number)),
+        x509.Extension(x509.AuthorityKeyIdentifier.oid, False,
+                       x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)),
+    ]
+    if partition_url is not None:
+        extensions.append(x509.Extension(x509.IssuingDistributionPoint.oid, True,
+                                         x509.IssuingDistributionPoint(
+                                             full_name=[x509.UniformResourceIdentifier(partition_url)],
+                                             relative_name=None, only_contains_user_certs=True,
+                                             only_contains_ca_certs=False, only_some_reasons=None,
+                                             indirect_crl=False,
+                                             only_contains_attribute_certs=False)))
     # One constructor call with the finished list: add_revoked_certificate copies the list on
     # every call, which is quadratic in the number of entries.
     builder = x509.CertificateRevocationListBuilder(
         issuer_name=issuing_cert.subject,
         last_update=this_update,
         next_update=next_update,
-        extensions=[
-            x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(crl_number)),
-            x509.Extension(x509.AuthorityKeyIdentifier.oid, False,
-                           x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)),
-        ],
+        extensions=extensions,
         revoked_certificates=revoked,
     )
     try:
