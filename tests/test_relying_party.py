@@ -681,7 +681,7 @@ def test_certificate_urls_point_at_the_live_server(rp, record):
     cert = cert_of(record)
     dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert [name.value for point in dp for name in point.full_name] == \
-        [rp.url + "/pki/issuing.crl"]
+        [rp.url + f"/pki/crl/{record.crl_partition}.crl"]
     aia = {(d.access_method, d.access_location.value) for d in
            cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value}
     assert aia == {(x509.AuthorityInformationAccessOID.OCSP, rp.url + "/ocsp"),
