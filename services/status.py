@@ -11,10 +11,9 @@ next start.
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from peewee import IntegrityError, fn
 
 from models import AuditEvent, CaParameter, Certificate, Crl, Customer, UnpublishedChange, db
@@ -256,7 +255,12 @@ def _scope(model, partition: int | None):
             else model.crl_partition == partition)
 
 
-def _entries(partition: int | None):
+def _stored_time(value) -> datetime:
+    """A DateTimeField's value as the driver returns it (SQLite: its text), aware UTC."""
+    return (datetime.fromisoformat(value) if isinstance(value, str) else value).replace(tzinfo=UTC)
+
+
+def _entries(partition: int | None) -> list:
     """Revoked and suspended certificates that have not yet expired (RFC 5280 lets a CRL
     drop entries past their certificate's expiry), of one partition or all."""
     query = (Certificate.select(Certificate.serial, Certificate.revoked_at,
@@ -265,10 +269,14 @@ def _entries(partition: int | None):
                     & (Certificate.not_after > clock.now())))
     if partition is not None:
         query = query.where(Certificate.crl_partition == partition)
-    for serial, revoked_at, reason in query.tuples().iterator():
-        at = clock.aware(revoked_at)
-        yield pki_crl.RevokedEntry(int(serial, 16), at, reason or "unspecified",
-                                   at if reason == "key-compromise" else None)
+    # The driver's rows, without peewee's conversion per value: for 100,000 rows that
+    # conversion took longer than the rest of the reading.
+    entry, found = pki_crl.RevokedEntry, []
+    for serial, revoked_at, reason in db.execute(query):
+        at = _stored_time(revoked_at)
+        found.append(entry(int(serial, 16), at, reason or "unspecified",
+                           at if reason == "key-compromise" else None))
+    return found
 
 
 def note_change(cert: Certificate) -> None:
@@ -306,14 +314,14 @@ def publish_crl(partition: int | None = None) -> Crl:
         with db.atomic():            # one snapshot: the entries and the notes they cover
             covered = (UnpublishedChange.select(fn.MAX(UnpublishedChange.id))
                        .where(_scope(UnpublishedChange, partition)).scalar())
-            entries = list(_entries(partition))
-        crl = pki_crl.build_crl(ca.issuing_cert, ca.issuing_key, entries, number,
-                                clock.aware(now), clock.aware(now + _crl_lifetime()), url)
+            entries = _entries(partition)
+        der = pki_crl.build_crl_der(ca.issuing_cert, ca.issuing_key, entries, number,
+                                    clock.aware(now), clock.aware(now + _crl_lifetime()), url)
         try:
             with db.atomic():
                 row = Crl.create(number=number, crl_partition=partition, this_update=now,
-                                 next_update=now + _crl_lifetime(),
-                                 entries=len(crl), der=crl.public_bytes(Encoding.DER))
+                                 next_update=now + _crl_lifetime(), entries=len(entries),
+                                 der=der)
                 oldest_kept = (Crl.select(Crl.number).where(_scope(Crl, partition))
                                .order_by(Crl.number.desc()).offset(CRLS_KEPT - 1).limit(1).scalar())
                 if oldest_kept is not None:
