@@ -91,9 +91,16 @@ def _v13_crl_partitions(database):
     database.create_tables([CaParameter])
     for model in (Certificate, Crl, UnpublishedChange):
         _add_column(database, model._meta.table_name, "crl_partition", IntegerField(null=True))
-    # A partition's CRL reads only its own revoked rows, and its latest CRL by number.
-    database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_crl_partition "
-                         "ON certificate (crl_partition, status, not_after)")
+    # A CRL reads its revoked rows from an index alone (the rows themselves, with their
+    # DER, are not read): one index per partition's CRL, one for the full CRL, which
+    # replaces version 3's (status, not_after), its prefix.
+    database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_crl_partition ON certificate "
+                         "(crl_partition, status, not_after, serial, revoked_at, "
+                         "revocation_reason)")
+    database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_crl_entries ON certificate "
+                         "(status, not_after, serial, revoked_at, revocation_reason)")
+    database.execute_sql("DROP INDEX IF EXISTS certificate_status_not_after")
+    # And its latest CRL by number.
     database.execute_sql("CREATE INDEX IF NOT EXISTS crl_crl_partition_number "
                          "ON crl (crl_partition, number)")
 

@@ -71,11 +71,18 @@ def _reason_extensions() -> dict[str, bytes]:
 _REASON_EXTENSIONS = _reason_extensions()
 
 
-def _time(moment: dt.datetime) -> bytes:
+def _generalized(m: dt.datetime) -> bytes:
+    # %-formatting rather than strftime: a quarter of the time, per entry.
+    return der_tlv(0x18, b"%04d%02d%02d%02d%02d%02dZ" % (m.year, m.month, m.day, m.hour,
+                                                          m.minute, m.second))
+
+
+def _time(m: dt.datetime) -> bytes:
     """RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds."""
-    if moment.year < 2050:
-        return der_tlv(0x17, moment.strftime("%y%m%d%H%M%SZ").encode())
-    return der_tlv(0x18, moment.strftime("%Y%m%d%H%M%SZ").encode())
+    if m.year < 2050:
+        return b"\x17\x0d%02d%02d%02d%02d%02d%02dZ" % (m.year % 100, m.month, m.day, m.hour,
+                                                     m.minute, m.second)
+    return _generalized(m)
 
 
 def _revoked(entry, seen: set[int]) -> bytes:
@@ -105,8 +112,8 @@ def _revoked(entry, seen: set[int]) -> bytes:
             raise PkiError("crl_invalid", f"invalidity_date must be an aware datetime from 1950: "
                                           f"{invalidity_date!r}")
         # RFC 5280 5.3.2: the invalidity date is always a GeneralizedTime.
-        at = invalidity_date.astimezone(dt.UTC).strftime("%Y%m%d%H%M%SZ").encode()
-        extensions += der_tlv(0x30, _INVALIDITY_DATE_OID + der_tlv(0x04, der_tlv(0x18, at)))
+        at = _generalized(invalidity_date.astimezone(dt.UTC))
+        extensions += der_tlv(0x30, _INVALIDITY_DATE_OID + der_tlv(0x04, at))
     number = serial.to_bytes((serial.bit_length() + 8) // 8, "big")   # room for the sign bit
     return der_tlv(0x30, b"\x02" + bytes((len(number),)) + number + _time(revoked_at)
                    + (der_tlv(0x30, extensions) if extensions else b""))

@@ -294,8 +294,10 @@ def test_ca_init_chooses_the_partition_count(app, tmp_path):
 
 def test_a_database_from_before_partitions_upgrades_over_the_gap_and_gets_16(app, demo):
     # What version 11 made (12 belongs to another branch and is not in this one).
-    db.execute_sql("DROP INDEX certificate_crl_partition")
-    db.execute_sql("DROP INDEX crl_crl_partition_number")
+    for index in ("certificate_crl_partition", "certificate_crl_entries",
+                  "crl_crl_partition_number"):
+        db.execute_sql(f"DROP INDEX {index}")
+    db.execute_sql("CREATE INDEX certificate_status_not_after ON certificate (status, not_after)")
     for table in ("certificate", "crl", "unpublishedchange"):
         db.execute_sql(f"ALTER TABLE {table} DROP COLUMN crl_partition")
     db.execute_sql("DROP TABLE caparameter")
@@ -303,6 +305,9 @@ def test_a_database_from_before_partitions_upgrades_over_the_gap_and_gets_16(app
     assert current_version() == 11
     assert upgrade() == [13]
     assert current_version() == 13 and upgrade() == []
+    indexes = {index.name for index in db.get_indexes("certificate")}
+    assert {"certificate_crl_partition", "certificate_crl_entries"} <= indexes
+    assert "certificate_status_not_after" not in indexes        # the new one's prefix
     assert status.crl_partitions() == 16
     record = issue(demo["person"])
     assert record.crl_partition == int(record.serial, 16) % 16
