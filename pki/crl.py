@@ -60,7 +60,7 @@ _REASON_CODE_OID = b"\x06\x03\x55\x1d\x15"       # id-ce-cRLReasons 2.5.29.21
 _INVALIDITY_DATE_OID = b"\x06\x03\x55\x1d\x18"   # id-ce-invalidityDate 2.5.29.24
 
 
-def _reason_extensions() -> dict[str, bytes]:
+def _reason_codes() -> dict[str, bytes]:
     # RFC 5280 5.3.1: "the reason code CRL entry extension SHOULD be absent instead of using
     # the unspecified (0) reasonCode value"; certificateHold travels as an ordinary reason code.
     return {name: b"" if flag is x509.ReasonFlags.unspecified else der_tlv(
@@ -68,7 +68,10 @@ def _reason_extensions() -> dict[str, bytes]:
             for name, flag in REASONS.items()}
 
 
-_REASON_EXTENSIONS = _reason_extensions()
+_REASON_CODES = _reason_codes()
+# An entry's crlEntryExtensions when the reason is all it carries, wrapped once here.
+_REASON_EXTENSIONS = {name: der_tlv(0x30, code) if code else b""
+                      for name, code in _REASON_CODES.items()}
 
 
 def _generalized(m: dt.datetime) -> bytes:
@@ -101,9 +104,10 @@ def _revoked(entry, seen: set[int]) -> bytes:
     extensions = _REASON_EXTENSIONS.get(reason) if type(reason) is str else None
     if extensions is None:
         raise PkiError("crl_invalid", f"unknown reason: {reason!r}")
-    if _bad_time(revoked_at):
+    offset = revoked_at.utcoffset() if isinstance(revoked_at, dt.datetime) else None
+    if offset is None or revoked_at < _EARLIEST:
         raise PkiError("crl_invalid", f"revoked_at must be an aware datetime from 1950: {revoked_at!r}")
-    if revoked_at.utcoffset():
+    if offset:
         revoked_at = revoked_at.astimezone(dt.UTC)
     if invalidity_date is not None:
         if reason != "key-compromise":
@@ -113,10 +117,13 @@ def _revoked(entry, seen: set[int]) -> bytes:
                                           f"{invalidity_date!r}")
         # RFC 5280 5.3.2: the invalidity date is always a GeneralizedTime.
         at = _generalized(invalidity_date.astimezone(dt.UTC))
-        extensions += der_tlv(0x30, _INVALIDITY_DATE_OID + der_tlv(0x04, at))
+        extensions = der_tlv(0x30, _REASON_CODES[reason] + der_tlv(
+            0x30, _INVALIDITY_DATE_OID + der_tlv(0x04, at)))
     number = serial.to_bytes((serial.bit_length() + 8) // 8, "big")   # room for the sign bit
-    return der_tlv(0x30, b"\x02" + bytes((len(number),)) + number + _time(revoked_at)
-                   + (der_tlv(0x30, extensions) if extensions else b""))
+    body = b"\x02" + bytes((len(number),)) + number + _time(revoked_at) + extensions
+    # At most 2 + 20 (serial) + 17 (time) + 40 (both extensions) = 79 content bytes: the
+    # length is always one byte.
+    return b"\x30" + bytes((len(body),)) + body
 
 
 def _content(der: bytes, offset: int) -> tuple[int, int]:
