@@ -100,9 +100,13 @@ def _v13_crl_partitions(database):
     database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_crl_entries ON certificate "
                          "(status, not_after, serial, revoked_at, revocation_reason)")
     database.execute_sql("DROP INDEX IF EXISTS certificate_status_not_after")
-    # And its latest CRL by number.
-    database.execute_sql("CREATE INDEX IF NOT EXISTS crl_crl_partition_number "
-                         "ON crl (crl_partition, number)")
+    # CRL numbers rise per scope (RFC 5280 5.2.3): unique within the full CRL's and within
+    # each partition's, in place of version 3's unique number. They also find the latest.
+    database.execute_sql("DROP INDEX IF EXISTS crl_number")
+    database.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS crl_full_number ON crl (number) "
+                         "WHERE crl_partition IS NULL")
+    database.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS crl_partition_number "
+                         "ON crl (crl_partition, number) WHERE crl_partition IS NOT NULL")
 
 
 # (version, what it does, step). Append only: a released step never changes.

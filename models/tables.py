@@ -143,10 +143,10 @@ class AuditEvent(BaseModel):
 
 
 class Crl(BaseModel):
-    """Each CRL published, newest with the highest number. One number sequence serves the
-    full CRL and every partition: each scope's numbers rise, and the unique index is the
-    claim two publishers cannot both take."""
-    number = IntegerField(unique=True)
+    """Each CRL published, newest with the highest number of its scope: the full CRL and
+    each partition number their own. Unique indexes on the number within each scope (made
+    by migration 13) are the claim two publishers cannot both take."""
+    number = IntegerField()
     crl_partition = IntegerField(null=True)       # NULL: the full CRL
     this_update = DateTimeField()
     next_update = DateTimeField()

@@ -103,7 +103,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
             message: str, once: str | None = None, **details) -> Certificate:
     """Apply one status change if the certificate is unexpired and still in an allowed
     state (a second, simultaneous request finds it changed and is refused), to it and to
-    what changes along with it (changes_along), publish the CRL, and tell the customer. The
+    what changes along with it (changes_along), publish the CRLs, and tell the customer. The
     certificate returned lists the serials that changed with it in `changed_along`. `once`
     names the confirm button's press (services.flows.once)."""
     if cert.not_after <= clock.now():
@@ -216,9 +216,9 @@ def history(certificates) -> dict[str, list[StatusChange]]:
 # certificates issued before partitions name it) and one CRL per partition (/pki/crl/<n>.crl,
 # with an issuingDistributionPoint naming that URL). A certificate's partition is its serial
 # modulo the partition count, chosen at `ca init`; it is written into the certificate's CRL
-# distribution point and kept in Certificate.crl_partition. All of them share one CRL number
-# sequence, so each scope's numbers rise (RFC 5280 5.2.3) and two publishers of any scopes
-# contend for the same unique number.
+# distribution point and kept in Certificate.crl_partition. Each has its own CRL number
+# sequence (RFC 5280 5.2.3 asks for rising numbers per scope): two publishers contend only
+# when they publish the same CRL, never a partition against another or the full CRL.
 
 CRL_PARTITIONS_DEFAULT = 16     # also what a database from before partitions uses
 CRL_PARTITIONS_MAX = 256
@@ -303,7 +303,7 @@ def publish_crl(partition: int | None = None) -> Crl:
     ca = ca_store.load_ca()
     url = None if partition is None else ca_store.urls(partition).crl
     for _attempt in range(3):
-        number = (Crl.select(fn.MAX(Crl.number)).scalar() or 0) + 1
+        number = (Crl.select(fn.MAX(Crl.number)).where(_scope(Crl, partition)).scalar() or 0) + 1
         last = (Crl.select(Crl.this_update).where(_scope(Crl, partition))
                 .order_by(Crl.number.desc()).first())
         # HTTP dates count whole seconds: a CRL published in the same second as the last
@@ -332,7 +332,7 @@ def publish_crl(partition: int | None = None) -> Crl:
                                                      & (UnpublishedChange.id <= covered)).execute()
             return row
         except IntegrityError:
-            continue            # another process published this number first: go again
+            continue            # another process published this CRL's number first: go again
     raise DomainError("crl_conflict", status=503)
 
 

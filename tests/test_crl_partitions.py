@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from peewee import IntegrityError
 
 from models import CaParameter, Certificate, Crl, UnpublishedChange, db
 from models.migrations import SchemaVersion, current_version, upgrade
@@ -93,7 +94,7 @@ def test_a_revocation_re_signs_only_its_partition_and_the_full_crl(app, demo):
     status.revoke_certificate(record, "affiliation-changed", actor="test")
     after = latest_of_each()
     assert {p for p in after if after[p] != before[p]} == {n}
-    assert after[n][0] > max(number for number, _der in before.values())
+    assert after[n][0] == before[n][0] + 1
     assert listed(record.serial, status.latest_crl(n))
     assert status.latest_crl().number > full_before and listed(record.serial, status.latest_crl())
     other = (n + 1) % status.crl_partitions()
@@ -102,10 +103,13 @@ def test_a_revocation_re_signs_only_its_partition_and_the_full_crl(app, demo):
 
 
 def test_each_scope_keeps_its_own_rising_numbers_and_this_update(app, demo):
-    numbers = [status.publish_crl(3).number, status.publish_crl().number,
-               status.publish_crl(3).number, status.publish_crl(5).number]
-    assert numbers == sorted(numbers) and len(set(numbers)) == 4
-    assert status.latest_crl(3).number == numbers[2]
+    full = status.publish_crl().number
+    assert [status.publish_crl(3).number, status.publish_crl(3).number,
+            status.publish_crl(5).number, status.publish_crl().number] == [1, 2, 1, full + 1]
+    assert status.latest_crl(3).number == 2
+    with pytest.raises(IntegrityError), db.atomic():    # what a second publisher cannot take
+        Crl.create(number=2, crl_partition=3, this_update=clock.now(),
+                       next_update=clock.now(), entries=0, der=b"")
     # Two CRLs of partition 3 in one second: the second's thisUpdate is a second later, but
     # another scope's CRL published meanwhile does not push it.
     rows = list(Crl.select().where(Crl.crl_partition == 3).order_by(Crl.number))
@@ -294,10 +298,12 @@ def test_ca_init_chooses_the_partition_count(app, tmp_path):
 
 def test_a_database_from_before_partitions_upgrades_over_the_gap_and_gets_16(app, demo):
     # What version 11 made (12 belongs to another branch and is not in this one).
-    for index in ("certificate_crl_partition", "certificate_crl_entries",
-                  "crl_crl_partition_number"):
+    for index in ("certificate_crl_partition", "certificate_crl_entries", "crl_full_number",
+                  "crl_partition_number"):
         db.execute_sql(f"DROP INDEX {index}")
     db.execute_sql("CREATE INDEX certificate_status_not_after ON certificate (status, not_after)")
+    db.execute_sql("CREATE UNIQUE INDEX crl_number ON crl (number)")
+    status.publish_crl()
     for table in ("certificate", "crl", "unpublishedchange"):
         db.execute_sql(f"ALTER TABLE {table} DROP COLUMN crl_partition")
     db.execute_sql("DROP TABLE caparameter")
@@ -308,6 +314,10 @@ def test_a_database_from_before_partitions_upgrades_over_the_gap_and_gets_16(app
     indexes = {index.name for index in db.get_indexes("certificate")}
     assert {"certificate_crl_partition", "certificate_crl_entries"} <= indexes
     assert "certificate_status_not_after" not in indexes        # the new one's prefix
+    assert {index.name for index in db.get_indexes("crl")} >= {"crl_full_number",
+                                                              "crl_partition_number"}
+    full = Crl.select().order_by(Crl.number.desc()).first()       # the full CRL numbers on
+    assert status.publish_crl().number == full.number + 1
     assert status.crl_partitions() == 16
     record = issue(demo["person"])
     assert record.crl_partition == int(record.serial, 16) % 16
