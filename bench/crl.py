@@ -1,22 +1,29 @@
-"""CRL generation time: CertCenter's pki.crl.build_crl (and services' publish path) against
-`openssl ca -gencrl`, for 10,000 and 100,000 revoked entries.
+"""CRL generation time: CertCenter's pki.crl.build_crl_der (and services' publish path) against
+`openssl ca -gencrl`, for 10,000 and 100,000 revoked entries; then the partitioned CRLs.
 
 Run by hand from the repository root (never in CI, never by pytest):
 
     .venv/bin/python bench/crl.py [--sizes 10000 100000] [--repeat 3] [--no-publish]
 
-  certcenter  pki.crl.build_crl(issuing cert, issuing key, entries, …) + public_bytes(DER),
-              over a prepared list of RevokedEntry (reasons mixed; key-compromise entries
-              carry an invalidity date). The issuing key is the instance's, loaded with
-              cryptography from its encrypted PKCS#8 file.
+  certcenter  pki.crl.build_crl_der(issuing cert, issuing key, entries, …), over a prepared
+              list of RevokedEntry (reasons mixed; key-compromise entries carry an invalidity
+              date). The issuing key is the instance's, loaded with cryptography from its
+              encrypted PKCS#8 file.
   publish     services.status.publish_crl() in an app context: reads the revoked rows from
               the instance's SQLite database, builds and signs, stores the DER (the database
-              is filled with that many revoked certificate rows first).
+              is filled with that many revoked certificate rows first, each in its partition,
+              serial mod 16, as issuance puts them).
   openssl     `openssl ca -gencrl` over an index.txt with the same serials, reasons and times,
               the same issuing certificate and (decrypted) key, SHA-256, cRLNumber and
               authorityKeyIdentifier, timed with perf_counter around subprocess.run.
 
 Every figure is the best of --repeat runs, in seconds. ratio = certcenter / openssl.
+
+Partitions (with publish): one more certificate is revoked in a partition (its row and its
+notes, as a status change leaves them), then services.status.publish_crl(partition) is timed:
+what a status change costs beyond the full CRL. openssl ca -gencrl runs over that partition's
+entries for the ratio. Bytes: what a relying party downloads to check one certificate, the
+full CRL against its partition's CRL (mean and largest of the 16).
 """
 from __future__ import annotations
 
@@ -37,7 +44,7 @@ from _common import flask, instance_env, make_instance, openssl_serial, openssl_
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pki.crl import RevokedEntry, build_crl
+from pki.crl import RevokedEntry, build_crl_der
 
 # CertCenter reason -> openssl index.txt reason (privilegeWithdrawn has no index.txt name,
 # so the mix leaves it out). key-compromise entries carry an invalidity date on both sides
@@ -46,6 +53,7 @@ REASONS = {"key-compromise": "keyTime",
            "affiliation-changed": "affiliationChanged", "superseded": "superseded",
            "cessation-of-operation": "cessationOfOperation",
            "certificate-hold": "certificateHold"}
+PARTITIONS = 16          # ca init's default, which the bench's instance has
 MIX = ["superseded"] * 4 + ["key-compromise", "affiliation-changed", "cessation-of-operation",
                             "certificate-hold", "unspecified"]
 
@@ -149,11 +157,44 @@ def fill_database(app, entries: list[RevokedEntry], done: int) -> None:
              if e.reason == "certificate-hold" else "revoked", "subject": f"CN=revoked {n}",
              "not_before": now - dt.timedelta(days=1), "not_after": now + dt.timedelta(days=365),
              "der": b"", "key_generated_here": True, "revoked_at": clock.naive(e.revoked_at),
-             "revocation_reason": e.reason, "created_at": now}
+             "revocation_reason": e.reason, "crl_partition": e.serial % PARTITIONS,
+             "created_at": now}
             for n, e in enumerate(entries[done:], start=done)]
     with db.atomic():
         for start in range(0, len(rows), 2000):
             Certificate.insert_many(rows[start:start + 2000]).execute()
+
+
+def change_one(partition: int, serial: int) -> None:
+    """One more revoked certificate in `partition`, noted as a status change notes it."""
+    from models import Certificate, Customer, db
+    from services import clock, status
+    now = clock.now()
+    with db.atomic():
+        record = Certificate.create(
+            serial=format(serial, "040x"), customer=Customer.get(Customer.code == "P0000001"),
+            cert_type="personal-banking", status="revoked", subject="CN=changed",
+            not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=365),
+            der=b"", key_generated_here=True, revoked_at=now, revocation_reason="superseded",
+            status_changed_at=now, crl_partition=partition, created_at=now)
+        status.note_change(record)
+
+
+def partition_figures(args, ossl: Path, issuing_cert, entries: list[RevokedEntry]) -> tuple:
+    """(partition, its entries, publish time, openssl time, full CRL bytes, partition bytes
+    mean, partition bytes max) after one change in the partition of entries[0]."""
+    from services import status
+    partition = entries[0].serial % PARTITIONS
+    change_one(partition, entries[0].serial + PARTITIONS * len(entries))   # a new serial there
+    t_partition = best(args.repeat, lambda: status.publish_crl(partition))
+    sizes = [len(bytes(status.publish_crl(n).der)) for n in range(PARTITIONS)]
+    full = len(bytes(status.publish_crl().der))
+    own = [e for e in entries if e.serial % PARTITIONS == partition]
+    write_index(ossl / "index.txt", own, issuing_cert.not_valid_after_utc)
+    (ossl / "crlnumber").write_text("07\n")
+    t_openssl = best(args.repeat, lambda: openssl_gencrl(ossl))
+    return (partition, status.latest_crl(partition).entries, t_partition, t_openssl, full,
+            sum(sizes) // len(sizes), max(sizes))
 
 
 def main() -> None:
@@ -188,15 +229,14 @@ def main() -> None:
             app = create_app()
 
         now = dt.datetime.now(dt.UTC)
-        rows, filled = [], 0
+        rows, partitions, filled = [], [], 0
         for size in sizes:
             entries = all_entries[:size]
             print(f"{size:,} entries …", flush=True)
 
             def ours(entries=entries):
-                crl = build_crl(issuing_cert, issuing_key, entries, 7, now,
-                                now + dt.timedelta(days=1))
-                return crl.public_bytes(serialization.Encoding.DER)
+                return build_crl_der(issuing_cert, issuing_key, entries, 7, now,
+                                     now + dt.timedelta(days=1))
             t_ours = best(args.repeat, ours)
             der = ours()
 
@@ -209,8 +249,9 @@ def main() -> None:
                     filled = size
                     t_publish = best(args.repeat, status.publish_crl)
                     published = status.latest_crl()
-                    if published.entries != size:
+                    if published.entries != size + len(partitions):   # + earlier changes
                         raise SystemExit(f"publish_crl listed {published.entries}, not {size}")
+                    partitions.append(partition_figures(args, ossl, issuing_cert, entries))
 
             write_index(ossl / "index.txt", entries, issuing_cert.not_valid_after_utc)
             (ossl / "crlnumber").write_text("07\n")
@@ -224,13 +265,30 @@ def main() -> None:
         print(f"CRL generation, RSA-{issuing_key.key_size} issuing key, SHA-256, best of "
               f"{args.repeat} (seconds); {os.cpu_count()} CPUs")
         header = (f"{'entries':>8}{'certcenter':>12}{'publish':>10}{'openssl':>10}"
-                  f"{'ratio':>8}{'DER bytes (ours/openssl)':>27}  check")
+                  f"{'ratio':>8}{'publish/openssl':>17}{'DER bytes (ours/openssl)':>27}  check")
         print(header)
         for size, t_ours, t_publish, t_openssl, n_ours, n_theirs, check in rows:
             publish = f"{t_publish:.3f}" if t_publish is not None else "-"
+            publish_ratio = f"{t_publish / t_openssl:.2f}" if t_publish is not None else "-"
             print(f"{size:>8,}{t_ours:>12.3f}{publish:>10}{t_openssl:>10.3f}"
-                  f"{t_ours / t_openssl:>8.2f}{f'{n_ours:,} / {n_theirs:,}':>27}  {check}")
-        print("ratio = certcenter (build_crl + DER) / openssl ca -gencrl")
+                  f"{t_ours / t_openssl:>8.2f}{publish_ratio:>17}"
+                  f"{f'{n_ours:,} / {n_theirs:,}':>27}  {check}")
+        print("ratio = certcenter (build_crl_der) / openssl ca -gencrl; "
+              "publish/openssl = services.status.publish_crl() / openssl ca -gencrl")
+        if partitions:
+            print()
+            print(f"Partitioned CRLs ({PARTITIONS} partitions): one partition published after "
+                  f"one change, best of {args.repeat} (seconds); bytes a relying party "
+                  "downloads per check")
+            print(f"{'entries':>8}{'partition':>11}{'its entries':>13}{'publish':>10}"
+                  f"{'openssl':>10}{'ratio':>8}{'full CRL':>12}{'partition mean/max':>22}"
+                  f"{'full/mean':>11}")
+            for size, (n, own, t_part, t_openssl, full, mean, largest) in zip(sizes, partitions, strict=True):
+                print(f"{size:>8,}{n:>11}{own:>13,}{t_part:>10.3f}{t_openssl:>10.3f}"
+                      f"{t_part / t_openssl:>8.2f}{full:>12,}{f'{mean:,} / {largest:,}':>22}"
+                      f"{full / mean:>11.1f}")
+            print("ratio = services.status.publish_crl(partition) / openssl ca -gencrl over "
+                  "the partition's entries")
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -9,6 +9,7 @@ from models.tables import (  # noqa: F401
     AttemptCounter,
     AuditCheckpoint,
     AuditEvent,
+    CaParameter,
     Certificate,
     CertificateRequest,
     Crl,

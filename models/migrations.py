@@ -7,6 +7,8 @@ from models.db import db
 from models.tables import (
     ALL_TABLES,
     AuditCheckpoint,
+    CaParameter,
+    Certificate,
     Crl,
     Operator,
     RegisteredCertificate,
@@ -104,6 +106,28 @@ def _v12_console_indexes(database):
         database.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
 
 
+def _v13_crl_partitions(database):
+    database.create_tables([CaParameter])
+    for model in (Certificate, Crl, UnpublishedChange):
+        _add_column(database, model._meta.table_name, "crl_partition", IntegerField(null=True))
+    # A CRL reads its revoked rows from an index alone (the rows themselves, with their
+    # DER, are not read): one index per partition's CRL, one for the full CRL, which
+    # replaces version 3's (status, not_after), its prefix.
+    database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_crl_partition ON certificate "
+                         "(crl_partition, status, not_after, serial, revoked_at, "
+                         "revocation_reason)")
+    database.execute_sql("CREATE INDEX IF NOT EXISTS certificate_crl_entries ON certificate "
+                         "(status, not_after, serial, revoked_at, revocation_reason)")
+    database.execute_sql("DROP INDEX IF EXISTS certificate_status_not_after")
+    # CRL numbers rise per scope (RFC 5280 5.2.3): unique within the full CRL's and within
+    # each partition's, in place of version 3's unique number. They also find the latest.
+    database.execute_sql("DROP INDEX IF EXISTS crl_number")
+    database.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS crl_full_number ON crl (number) "
+                         "WHERE crl_partition IS NULL")
+    database.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS crl_partition_number "
+                         "ON crl (crl_partition, number) WHERE crl_partition IS NOT NULL")
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -129,6 +153,9 @@ MIGRATIONS = [
     (12, "indexes for the console: customers by name, representative and phone; the outbox "
          "by status; the audit trail by actor, action, target and time",
      _v12_console_indexes),
+    (13, "partitioned CRLs: caparameter; crl_partition on certificate, crl and "
+         "unpublishedchange (databases without the setting get 16 partitions)",
+     _v13_crl_partitions),
 ]
 
 

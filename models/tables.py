@@ -87,6 +87,9 @@ class Certificate(BaseModel):
     # Set while a renewal is being signed: a second renewal of the same certificate (the
     # web page and the cron job at once) stops before the CA key signs anything.
     renewal_started_at = DateTimeField(null=True)
+    # The CRL partition named in the certificate's CRL distribution point; NULL for one that
+    # names the full CRL (issued before partitions), which only the full CRL lists.
+    crl_partition = IntegerField(null=True)
 
 
 class CertificateRequest(BaseModel):
@@ -153,8 +156,11 @@ class AuditEvent(BaseModel):
 
 
 class Crl(BaseModel):
-    """Each CRL published, newest with the highest number."""
-    number = IntegerField(unique=True)
+    """Each CRL published, newest with the highest number of its scope: the full CRL and
+    each partition number their own. Unique indexes on the number within each scope (made
+    by migration 13) are the claim two publishers cannot both take."""
+    number = IntegerField()
+    crl_partition = IntegerField(null=True)       # NULL: the full CRL
     this_update = DateTimeField()
     next_update = DateTimeField()
     entries = IntegerField()
@@ -230,9 +236,17 @@ class SigningTally(BaseModel):
 
 class UnpublishedChange(BaseModel):
     """A status change not yet on a published CRL, written in the change's own transaction:
-    if the process dies before the CRL is published, `jobs run` and the next start see it."""
+    if the process dies before the CRL is published, `jobs run` and the next start see it.
+    One row per CRL that must carry the change: the full CRL, and the certificate's partition."""
     serial = CharField(max_length=40)
     changed_at = DateTimeField()
+    crl_partition = IntegerField(null=True)       # NULL: the full CRL
+
+
+class CaParameter(BaseModel):
+    """A CA setting chosen once, at `ca init`, and shared by every host (crl_partitions)."""
+    name = CharField(primary_key=True)
+    value = TextField()
 
 
 class Transfer(BaseModel):
@@ -282,4 +296,4 @@ class Reminder(BaseModel):
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
               UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator,
-              SecondApproval]
+              SecondApproval, CaParameter]

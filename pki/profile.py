@@ -1,7 +1,9 @@
 """The end-entity certificate profile: certificate types, policy OIDs, URLs, validity and the builder."""
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from cryptography import x509
@@ -55,18 +57,41 @@ def policy_oid(arc: str, cert_type: CertType) -> x509.ObjectIdentifier:
 
 @dataclass(frozen=True)
 class Urls:
-    crl: str
+    crl: str           # the CRL a certificate names: its partition's, or the full CRL
     ocsp: str
     ca_issuers: str
     root_crl: str      # the root's CRL (ARL), which lists the CA certificates it revoked
     root_cert: str
 
 
-def urls_for(base_url: str) -> Urls:
+_PARTITION_PATH = re.compile(r"/pki/crl/(\d{1,3})\.crl\Z")   # after any base path
+
+
+def urls_for(base_url: str, crl_partition: int | None = None) -> Urls:
+    """The URLs under `base_url`; with `crl_partition`, `crl` is that partition's CRL
+    (/pki/crl/<n>.crl) instead of the full one (/pki/issuing.crl)."""
     base = base_url.rstrip("/")
-    return Urls(crl=f"{base}/pki/issuing.crl", ocsp=f"{base}/ocsp",
+    crl = (f"{base}/pki/issuing.crl" if crl_partition is None
+           else f"{base}/pki/crl/{crl_partition}.crl")
+    return Urls(crl=crl, ocsp=f"{base}/ocsp",
                 ca_issuers=f"{base}/pki/issuing.crt", root_crl=f"{base}/pki/root.crl",
                 root_cert=f"{base}/pki/root.crt")
+
+
+def crl_partition_named(cert: x509.Certificate) -> int | None:
+    """The CRL partition `cert` names in its CRL distribution point (the inverse of
+    urls_for), or None when it names the full CRL or none."""
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return None
+    for point in points:
+        for name in point.full_name or ():
+            if isinstance(name, x509.UniformResourceIdentifier):
+                found = _PARTITION_PATH.search(urlsplit(name.value).path)
+                if found:
+                    return int(found.group(1))
+    return None
 
 
 def add_years(d, years: int):

@@ -56,7 +56,8 @@ def _key_hash(public_key) -> bytes:
     return x509.SubjectKeyIdentifier.from_public_key(public_key).digest
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
+def der_tlv(tag: int, content: bytes) -> bytes:
+    """One DER tag-length-value with a definite length."""
     size = len(content)
     if size < 0x80:
         return bytes([tag, size]) + content
@@ -67,7 +68,7 @@ def _tlv(tag: int, content: bytes) -> bytes:
 def _signed(tbs: bytes, signature: bytes) -> bytes:
     """SEQUENCE { tbs, sha256WithRSAEncryption, BIT STRING signature }: the outer shape of a
     Certificate, a CertificateList and a BasicOCSPResponse's first three fields."""
-    return tbs + _SHA256_WITH_RSA + _tlv(0x03, b"\x00" + signature)
+    return tbs + _SHA256_WITH_RSA + der_tlv(0x03, b"\x00" + signature)
 
 
 class Signer:
@@ -100,14 +101,14 @@ class Signer:
 
     def certificate(self, tbs: bytes) -> x509.Certificate:
         """The certificate whose TBSCertificate is `tbs` (already linted), signed now."""
-        return x509.load_der_x509_certificate(_tlv(0x30, _signed(tbs, self._checked(tbs, self.sign(tbs)))))
+        return x509.load_der_x509_certificate(der_tlv(0x30, _signed(tbs, self._checked(tbs, self.sign(tbs)))))
+
+    def crl(self, tbs: bytes) -> bytes:
+        """The DER CRL whose TBSCertList is `tbs`, signed now."""
+        return der_tlv(0x30, _signed(tbs, self._checked(tbs, self.sign(tbs))))
 
     def sign_certificate(self, builder: x509.CertificateBuilder) -> x509.Certificate:
         return self.certificate(builder.sign(throwaway_key(), hashes.SHA256()).tbs_certificate_bytes)
-
-    def sign_crl(self, builder: x509.CertificateRevocationListBuilder) -> x509.CertificateRevocationList:
-        tbs = builder.sign(throwaway_key(), hashes.SHA256()).tbs_certlist_bytes
-        return x509.load_der_x509_crl(_tlv(0x30, _signed(tbs, self._checked(tbs, self.sign(tbs)))))
 
     def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder, responder: x509.Certificate) -> bytes:
         """The DER OCSPResponse (successful, basic) that `builder` describes, from `responder`
@@ -125,9 +126,9 @@ class Signer:
             raise PkiError("signer_failed", "the responder's key hash is not where expected")
         tbs = template.tbs_response_bytes.replace(stand_in_hash, responder_hash)
         basic = _signed(tbs, self._checked(tbs, self.sign(tbs)))
-        basic += _tlv(0xA0, _tlv(0x30, responder.public_bytes(serialization.Encoding.DER)))
-        response_bytes = _tlv(0x30, _ID_PKIX_OCSP_BASIC + _tlv(0x04, _tlv(0x30, basic)))
-        return _tlv(0x30, b"\x0a\x01\x00" + _tlv(0xA0, response_bytes))
+        basic += der_tlv(0xA0, der_tlv(0x30, responder.public_bytes(serialization.Encoding.DER)))
+        response_bytes = der_tlv(0x30, _ID_PKIX_OCSP_BASIC + der_tlv(0x04, der_tlv(0x30, basic)))
+        return der_tlv(0x30, b"\x0a\x01\x00" + der_tlv(0xA0, response_bytes))
 
 
 class FileSigner(Signer):
@@ -167,9 +168,6 @@ class FileSigner(Signer):
     # cryptography's own path gives the same bytes without the throwaway signature (PKCS#1 v1.5
     # is deterministic); it matters for OCSP, signed once per request.
     def sign_certificate(self, builder):
-        return builder.sign(self._key, hashes.SHA256())
-
-    def sign_crl(self, builder):
         return builder.sign(self._key, hashes.SHA256())
 
     def sign_ocsp(self, builder, responder):

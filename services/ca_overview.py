@@ -26,6 +26,7 @@ class Overview:
     root_warning: str | None
     crl_number: int | None
     crl_next_update: dt.datetime | None
+    crl_partitions: int
     unpublished_changes: int
     signed: dict[str, int]           # kind -> signatures made by the online keys
     unsettled_reservations: int
@@ -35,7 +36,7 @@ class Overview:
 
 def overview() -> Overview:
     keys = ca_store.load_ca()
-    crl = Crl.select().order_by(Crl.number.desc()).first()
+    crl = Crl.select().where(Crl.crl_partition.is_null()).order_by(Crl.number.desc()).first()
     config = settings.current()
     backend = (f"pkcs11: token {config.pkcs11['token']!r} via {config.pkcs11['module']}"
                if ca_store.backend() == "pkcs11"
@@ -50,6 +51,7 @@ def overview() -> Overview:
                           ("ocsp", keys.ocsp_cert, keys.ocsp_key.key_id))],
         root_crl=ca_store.root_crl(), root_warning=ceremony.root_crl_warning(),
         crl_number=crl.number if crl else None, crl_next_update=crl.next_update if crl else None,
+        crl_partitions=status.crl_partitions(),
         unpublished_changes=status.unpublished_changes(),
         # Certificates since reservations were kept; CRLs still stored (the last few).
         signed={"certificates": SerialReservation.select().where(

@@ -258,5 +258,6 @@ def chain() -> list[x509.Certificate]:
     return [keys.issuing_cert, keys.root_cert]
 
 
-def urls():
-    return urls_for(settings.current().base_url)
+def urls(crl_partition: int | None = None):
+    """The URLs certificates name; with `crl_partition`, that partition's CRL."""
+    return urls_for(settings.current().base_url, crl_partition)

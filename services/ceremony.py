@@ -23,7 +23,7 @@ from pki import lint as pki_lint
 from pki import ocsp as pki_ocsp
 from pki import signer as pki_signer
 from pki.errors import PkiError
-from services import audit, ca_store, clock, settings
+from services import audit, ca_store, clock, settings, status
 from services.errors import DomainError
 
 ARL_DAYS = 365
@@ -61,10 +61,13 @@ def _write_root_key(root_out: Path, root: pki_signer.FileSigner, passphrase: byt
 
 
 def init_ca(root_out: Path | None = None, root_passphrase: bytes | None = None,
-            arl_days: int = ARL_DAYS, actor: str = "system") -> InitResult:
+            arl_days: int = ARL_DAYS, actor: str = "system",
+            crl_partitions: int = status.CRL_PARTITIONS_DEFAULT) -> InitResult:
     """Create the root, the issuing CA and the OCSP signer unless they exist (idempotent). The
     root's key goes to `root_out`, encrypted under `root_passphrase`, and nowhere else; the
-    issuing CA's and OCSP signer's keys go where the configured backend keeps keys."""
+    issuing CA's and OCSP signer's keys go where the configured backend keeps keys. The CRL is
+    split into `crl_partitions` partitions, fixed from then on: certificates name theirs."""
+    status.check_crl_partitions(crl_partitions)
     if ca_store.exists():
         return InitResult(False, _fingerprints())
     if root_out is None or root_passphrase is None:
@@ -83,9 +86,10 @@ def init_ca(root_out: Path | None = None, root_passphrase: bytes | None = None,
     _keep_root_issued(issuing_cert)
     ca_store.issue_ocsp_signer(issuing_cert, issuing)
     publish_root_status(root, root_cert, arl_days)
+    status.set_crl_partitions(crl_partitions)
     fingerprints = _fingerprints()
     audit.record(actor, "ca.init", fingerprints["root"], backend=ca_store.backend(),
-                 issuing=fingerprints["issuing"])
+                 issuing=fingerprints["issuing"], crl_partitions=crl_partitions)
     return InitResult(True, fingerprints, key_path)
 
 

@@ -20,7 +20,15 @@ from pki import files as pki_files
 from pki import lint as pki_lint
 from pki import npki
 from pki.errors import PkiError
-from pki.profile import CERT_TYPES, KST, CertType, EndEntityRequest, end_entity_builder, validity_end
+from pki.profile import (
+    CERT_TYPES,
+    KST,
+    CertType,
+    EndEntityRequest,
+    crl_partition_named,
+    end_entity_builder,
+    validity_end,
+)
 from pki.serials import serial_hex
 from services import audit, ca_store, clock, downloads, flows, reservations, secrets, settings
 from services.customers import normalise_business_number, rrn_lookup
@@ -28,7 +36,7 @@ from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
 from services.passwords import check_new_password
-from services.status import note_change, publish_crl
+from services.status import crl_partition_for, note_change, publish_changes
 from services.text import one_line
 
 
@@ -353,7 +361,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
             Certificate.update(replaced_by=record).where(Certificate.id == old.id).execute()
             audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
                          replaced_by=record.serial)
-            note_change(old.serial)
+            note_change(old)
         if step.current is not None and step.current.not_after == record.not_after:
             _carry_on(step.current, record)
         if step.cert_type.needs_approval:
@@ -375,7 +383,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
     except IntegrityError:
         raise DomainError("issue_conflict", status=409) from None
     if superseded:
-        publish_crl()               # relying parties see the superseded one revoked at once
+        publish_changes()           # relying parties see the superseded one revoked at once
     return issued
 
 
@@ -434,7 +442,8 @@ def sign_end_entity(customer: Customer, kind: CertType, public_key, identify_dat
         cert_type=kind, holder_name=customer.name, unique_digits=unique_digits,
         bank_code=config.bank_code, ca_org=config.ca_org, public_key=public_key,
         not_before=clock.aware(not_before), not_after=clock.aware(not_after), serial=serial,
-        policy_arc=config.policy_arc, urls=ca_store.urls(), identify_data=identify_data),
+        policy_arc=config.policy_arc, urls=ca_store.urls(crl_partition_for(serial)),
+        identify_data=identify_data),
         ca.issuing_cert)
     # 3. lint it, signed by a throwaway key, before the CA key signs anything
     try:
@@ -459,7 +468,7 @@ def store_certificate(cert: x509.Certificate, customer: Customer, type_id: str, 
         subject=cert.subject.rfc4514_string(), not_before=clock.naive(cert.not_valid_before_utc),
         not_after=clock.naive(cert.not_valid_after_utc), der=pki_files.cert_der(cert),
         key_generated_here=key_generated_here, current_slot=_slot(customer, type_id),
-        created_at=clock.now())
+        crl_partition=crl_partition_named(cert), created_at=clock.now())
 
 
 def certificate_files(cert: x509.Certificate, keys: KeyFiles) -> list[tuple]:

@@ -80,7 +80,12 @@ def tasks(at: dt.datetime) -> list[Task]:
     count = reservations.unsettled(at).count()
     if count:
         found.append(Task(f"Settle {count} interrupted issuances.", _settle_reservations))
-    if status.crl_is_due(at):
+    due = status.crls_due(at)
+    partitions = [scope for scope in due if scope is not None]
+    if partitions:
+        found.append(Task(f"Publish the CRLs of {len(partitions)} partitions.",
+                          _publish_partitions))
+    if None in due:
         found.append(Task("Publish a new CRL.", _publish_crl))
     if ca_store.ocsp_signer_due(at):
         found.append(Task("Issue a new OCSP signer.", _rotate_ocsp_signer))
@@ -115,10 +120,20 @@ def _retry() -> str:
 
 
 def _publish_crl() -> str | None:
-    if not status.crl_is_due():          # another run published one a moment ago
+    if None not in status.crls_due():    # another run published one a moment ago
         return None
     crl = status.publish_crl()
     return f"Published CRL {crl.number} with {crl.entries} entries."
+
+
+def _publish_partitions() -> str | None:
+    # Each looked at again just before: a second run at once skips what the first did.
+    published = [status.publish_crl(scope) for scope in status.crls_due()
+                 if scope is not None and scope in status.crls_due()]
+    if not published:
+        return None
+    return (f"Published the CRLs of {len(published)} partitions "
+            f"({sum(crl.entries for crl in published)} entries in all).")
 
 
 def _rotate_ocsp_signer() -> str | None:

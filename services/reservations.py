@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from peewee import IntegrityError
 
 from models import Certificate, Customer, SerialReservation, db
+from pki.profile import crl_partition_named
 from pki.serials import random_serial, serial_hex
 from services import audit, clock
-from services.status import note_change, publish_crl
+from services.status import note_change, publish_changes
 
 SETTLE_AFTER = timedelta(minutes=10)
 UNFINISHED = ("reserved", "linted", "signed")
@@ -103,21 +104,21 @@ def settle(actor: str) -> tuple[int, int]:
             _record_revoked(reservation, actor)
             revoked += 1
     if revoked:
-        publish_crl()
+        publish_changes()
     return abandoned, revoked
 
 
 def _record_revoked(reservation: SerialReservation, actor: str) -> None:
     cert = x509.load_der_x509_certificate(bytes(reservation.der))
     now = clock.now()
-    Certificate.create(
+    record = Certificate.create(
         serial=reservation.serial, customer=reservation.customer, cert_type=reservation.cert_type,
         status="revoked", subject=cert.subject.rfc4514_string(),
         not_before=clock.naive(cert.not_valid_before_utc),
         not_after=clock.naive(cert.not_valid_after_utc), der=bytes(reservation.der),
         key_generated_here=False, revoked_at=now, revocation_reason="cessation-of-operation",
-        status_changed_at=now, created_at=now)
+        status_changed_at=now, crl_partition=crl_partition_named(cert), created_at=now)
     SerialReservation.update(step="revoked").where(SerialReservation.id == reservation.id).execute()
-    note_change(reservation.serial)
+    note_change(record)
     audit.record(actor, "certificate.revoke", reservation.serial, reason="cessation-of-operation",
                  customer=reservation.customer.code, never_delivered=True)

@@ -1,22 +1,22 @@
 """Certificate status: revocation (폐기), suspension (효력정지) and resumption (효력회복), and
-its publication to relying parties through the CRL and the OCSP responder.
+its publication to relying parties through the CRLs and the OCSP responder.
 
-Every status change re-publishes the CRL before it returns, and OCSP answers are cached
-under a key that includes the certificate's status, so a change can never leave a stale
-"good" behind. The change also leaves a note (UnpublishedChange) in its own transaction, which
-the publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
+Every status change re-publishes the changed certificate's partition CRL and the full CRL
+before it returns, and OCSP answers are cached under a key that includes the certificate's
+status, so a change can never leave a stale "good" behind. The change also leaves notes
+(UnpublishedChange), one per CRL that must carry it, in its own transaction, which each
+publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
 next start.
 """
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from peewee import IntegrityError, fn
 
-from models import AuditEvent, Certificate, Crl, Customer, UnpublishedChange, db
+from models import AuditEvent, CaParameter, Certificate, Crl, Customer, UnpublishedChange, db
 from models.db import one_at_a_time
 from pki import crl as pki_crl
 from pki import ocsp as pki_ocsp
@@ -104,7 +104,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
             message: str, once: str | None = None, **details) -> Certificate:
     """Apply one status change if the certificate is unexpired and still in an allowed
     state (a second, simultaneous request finds it changed and is refused), to it and to
-    what changes along with it (changes_along), publish the CRL, and tell the customer. The
+    what changes along with it (changes_along), publish the CRLs, and tell the customer. The
     certificate returned lists the serials that changed with it in `changed_along`. `once`
     names the confirm button's press (services.flows.once)."""
     if cert.not_after <= clock.now():
@@ -119,7 +119,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
             raise DomainError("already_" + current if current in ("revoked", "suspended")
                               else "status_changed", status=409)
         audit.record(actor, "certificate." + action, cert.serial, **details)
-        note_change(cert.serial)
+        note_change(cert)
         reason = details.get("reason")
         for other in changes_along(cert, allowed_from, reason):
             own_values, own_details = values, details
@@ -132,9 +132,9 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
                     & Certificate.status.in_(list(allowed_from))).execute():
                 audit.record(actor, "certificate." + action, other.serial,
                              along_with=cert.serial, **own_details)
-                note_change(other.serial)
+                note_change(other)
                 changed_along.append(other.serial)
-    publish_crl()
+    publish_changes()
     cert = Certificate.get_by_id(cert.id)
     cert.changed_along = changed_along
     notify(cert.customer, action, message, serial=cert.serial[-8:])
@@ -211,84 +211,187 @@ def history(certificates) -> dict[str, list[StatusChange]]:
     return found
 
 
-# -- the CRL --------------------------------------------------------------------------------
+# -- the CRLs -------------------------------------------------------------------------------
+#
+# The full CRL (/pki/issuing.crl, no issuingDistributionPoint: it covers every certificate, and
+# certificates issued before partitions name it) and one CRL per partition (/pki/crl/<n>.crl,
+# with an issuingDistributionPoint naming that URL). A certificate's partition is its serial
+# modulo the partition count, chosen at `ca init`; it is written into the certificate's CRL
+# distribution point and kept in Certificate.crl_partition. Each has its own CRL number
+# sequence (RFC 5280 5.2.3 asks for rising numbers per scope): two publishers contend only
+# when they publish the same CRL, never a partition against another or the full CRL.
 
-def _entries():
+CRL_PARTITIONS_DEFAULT = 16     # also what a database from before partitions uses
+CRL_PARTITIONS_MAX = 256
+CRLS_KEPT = 10                  # CRLs kept per scope, older ones deleted
+
+
+def crl_partitions() -> int:
+    """How many partitions the CRL is split into (chosen at `ca init`)."""
+    value = (CaParameter.select(CaParameter.value)
+             .where(CaParameter.name == "crl_partitions").scalar())
+    return CRL_PARTITIONS_DEFAULT if value is None else int(value)
+
+
+def check_crl_partitions(count: int) -> None:
+    if not 1 <= count <= CRL_PARTITIONS_MAX:
+        raise DomainError("crl_partitions_range", maximum=CRL_PARTITIONS_MAX)
+
+
+def set_crl_partitions(count: int) -> None:
+    """Choose the partition count: at `ca init`, before any certificate names a partition."""
+    check_crl_partitions(count)
+    (CaParameter.insert(name="crl_partitions", value=str(count))
+     .on_conflict(conflict_target=[CaParameter.name],
+                  update={CaParameter.value: str(count)}).execute())
+
+
+def crl_partition_for(serial: int) -> int:
+    """The partition a new certificate with this serial goes to."""
+    return serial % crl_partitions()
+
+
+def _scope(model, partition: int | None):
+    return (model.crl_partition.is_null() if partition is None
+            else model.crl_partition == partition)
+
+
+def _stored_time(value) -> datetime:
+    """A DateTimeField's value as the driver returns it (SQLite: its text), aware UTC."""
+    return (datetime.fromisoformat(value) if isinstance(value, str) else value).replace(tzinfo=UTC)
+
+
+def _entries(partition: int | None) -> list:
     """Revoked and suspended certificates that have not yet expired (RFC 5280 lets a CRL
-    drop entries past their certificate's expiry)."""
-    rows = (Certificate.select(Certificate.serial, Certificate.revoked_at,
-                               Certificate.revocation_reason)
-            .where(Certificate.status.in_(["revoked", "suspended"])
-                   & (Certificate.not_after > clock.now()))
-            .tuples().iterator())
-    for serial, revoked_at, reason in rows:
-        at = clock.aware(revoked_at)
-        yield pki_crl.RevokedEntry(int(serial, 16), at, reason or "unspecified",
-                                   at if reason == "key-compromise" else None)
+    drop entries past their certificate's expiry), of one partition or all."""
+    query = (Certificate.select(Certificate.serial, Certificate.revoked_at,
+                                Certificate.revocation_reason)
+             .where(Certificate.status.in_(["revoked", "suspended"])
+                    & (Certificate.not_after > clock.now())))
+    if partition is not None:
+        query = query.where(Certificate.crl_partition == partition)
+    # The driver's rows, without peewee's conversion per value: for 100,000 rows that
+    # conversion took longer than the rest of the reading.
+    entry, found = pki_crl.RevokedEntry, []
+    for serial, revoked_at, reason in db.execute(query):
+        at = _stored_time(revoked_at)
+        found.append(entry(int(serial, 16), at, reason or "unspecified",
+                           at if reason == "key-compromise" else None))
+    return found
 
 
-def note_change(serial: str) -> None:
-    """A certificate's status changed: call inside the change's transaction."""
-    UnpublishedChange.create(serial=serial, changed_at=clock.now())
+def note_change(cert: Certificate) -> None:
+    """A certificate's status changed: call inside the change's transaction. Until they are
+    published, the full CRL and the certificate's partition each keep a note of it."""
+    scopes = [None] if cert.crl_partition is None else [None, cert.crl_partition]
+    UnpublishedChange.insert_many([{"serial": cert.serial, "changed_at": clock.now(),
+                                    "crl_partition": scope} for scope in scopes]).execute()
 
 
 def unpublished_changes() -> int:
-    return UnpublishedChange.select().count()
+    """Certificates whose last status change is not on every CRL that lists them yet."""
+    return UnpublishedChange.select(fn.COUNT(UnpublishedChange.serial.distinct())).scalar()
 
 
-def publish_crl() -> Crl:
-    """Build, sign and store a new CRL with the next number: one publisher at a time on
-    every host (on SQLite, a second publisher finds its number taken and goes again)."""
-    with one_at_a_time("crl"):
-        return _publish_crl()
+def _unpublished_scopes() -> set:
+    return {partition for (partition,) in
+            UnpublishedChange.select(UnpublishedChange.crl_partition).distinct().tuples()}
 
 
-def _publish_crl() -> Crl:
+def publish_crl(partition: int | None = None) -> Crl:
+    """Build, sign and store the next CRL of one scope: the full CRL, or with `partition`
+    that partition's. One publisher of a scope at a time on every host (on SQLite, a second
+    publisher finds its number taken and goes again)."""
+    with one_at_a_time("crl" if partition is None else f"crl-{partition}"):
+        return _publish_crl(partition)
+
+
+def _publish_crl(partition: int | None) -> Crl:
     ca = ca_store.load_ca()
+    url = None if partition is None else ca_store.urls(partition).crl
     for _attempt in range(3):
-        last = Crl.select(Crl.number, Crl.this_update).order_by(Crl.number.desc()).first()
-        number = (last.number if last else 0) + 1
+        number = (Crl.select(fn.MAX(Crl.number)).where(_scope(Crl, partition)).scalar() or 0) + 1
+        last = (Crl.select(Crl.this_update).where(_scope(Crl, partition))
+                .order_by(Crl.number.desc()).first())
         # HTTP dates count whole seconds: a CRL published in the same second as the last
-        # one would share its Last-Modified, and If-Modified-Since would hide it.
+        # one of its scope would share its Last-Modified, and If-Modified-Since would hide it.
         now = clock.now().replace(microsecond=0)
         if last and now <= last.this_update:
             now = last.this_update + timedelta(seconds=1)
         with db.atomic():            # one snapshot: the entries and the notes they cover
-            covered = UnpublishedChange.select(fn.MAX(UnpublishedChange.id)).scalar()
-            entries = list(_entries())
-        crl = pki_crl.build_crl(ca.issuing_cert, ca.issuing_key, entries, number,
-                                clock.aware(now), clock.aware(now + _crl_lifetime()))
+            covered = (UnpublishedChange.select(fn.MAX(UnpublishedChange.id))
+                       .where(_scope(UnpublishedChange, partition)).scalar())
+            entries = _entries(partition)
+        der = pki_crl.build_crl_der(ca.issuing_cert, ca.issuing_key, entries, number,
+                                    clock.aware(now), clock.aware(now + _crl_lifetime()), url)
         try:
             with db.atomic():
-                row = Crl.create(number=number, this_update=now,
-                                 next_update=now + _crl_lifetime(),
-                                 entries=len(crl), der=crl.public_bytes(Encoding.DER))
-                Crl.delete().where(Crl.number < number - 10).execute()   # keep a few
+                row = Crl.create(number=number, crl_partition=partition, this_update=now,
+                                 next_update=now + _crl_lifetime(), entries=len(entries),
+                                 der=der)
+                oldest_kept = (Crl.select(Crl.number).where(_scope(Crl, partition))
+                               .order_by(Crl.number.desc()).offset(CRLS_KEPT - 1).limit(1).scalar())
+                if oldest_kept is not None:
+                    Crl.delete().where(_scope(Crl, partition)
+                                       & (Crl.number < oldest_kept)).execute()
                 if covered is not None:
-                    UnpublishedChange.delete().where(UnpublishedChange.id <= covered).execute()
+                    UnpublishedChange.delete().where(_scope(UnpublishedChange, partition)
+                                                     & (UnpublishedChange.id <= covered)).execute()
             return row
         except IntegrityError:
-            continue            # another process published this number first: go again
+            continue            # another process published this CRL's number first: go again
     raise DomainError("crl_conflict", status=503)
 
 
-def publish_lost_changes() -> Crl | None:
-    """At start: publish the CRL a crash kept from carrying a status change, if any."""
+def publish_changes() -> list[Crl]:
+    """Publish every CRL that a status change is not on yet: the changed certificates'
+    partitions first (small and quick, and what their certificates name), then the full
+    CRL. Nothing when another process has published them meanwhile."""
+    pending = _unpublished_scopes()
+    partitions = sorted(partition for partition in pending if partition is not None)
+    return ([publish_crl(partition) for partition in partitions]
+            + ([publish_crl()] if None in pending else []))
+
+
+def publish_lost_changes() -> list[Crl]:
+    """At start: publish the CRLs a crash kept from carrying a status change, if any."""
     if unpublished_changes() and ca_store.exists():
-        return publish_crl()
-    return None
+        return publish_changes()
+    return []
 
 
-def latest_crl() -> Crl:
-    return Crl.select().order_by(Crl.number.desc()).first() or publish_crl()
+def latest_crl(partition: int | None = None) -> Crl:
+    """The latest full CRL, or with `partition` that partition's; published now if there is
+    none yet (an empty partition gets an empty CRL)."""
+    return (Crl.select().where(_scope(Crl, partition)).order_by(Crl.number.desc()).first()
+            or publish_crl(partition))
+
+
+def partition_crl(partition: int) -> Crl | None:
+    """The latest CRL of a partition, or None when there is no such partition."""
+    if not 0 <= partition < crl_partitions():
+        return None
+    return latest_crl(partition)
+
+
+def crls_due(at=None) -> list:
+    """The scopes `jobs run` at `at` (default now) would publish, partitions first and None
+    for the full CRL: each that has no CRL yet, whose last is older than CRL_REFRESH, or that
+    a status change is not on yet."""
+    stale = (at or clock.now()) - CRL_REFRESH
+    latest = dict(Crl.select(Crl.crl_partition, fn.MAX(Crl.this_update))
+                  .group_by(Crl.crl_partition).tuples())
+    pending = _unpublished_scopes()
+    partitions = sorted(set(range(crl_partitions()))
+                        | {partition for partition in pending if partition is not None})
+    return [scope for scope in [*partitions, None]
+            if scope in pending or latest.get(scope) is None
+            or latest[scope] <= stale]
 
 
 def crl_is_due(at=None) -> bool:
-    """Whether `jobs run` at `at` (default now) would publish a new CRL: there is none, the
-    last is older than CRL_REFRESH, or a status change is not on it yet."""
-    last = Crl.select().order_by(Crl.number.desc()).first()
-    return (last is None or last.this_update <= (at or clock.now()) - CRL_REFRESH
-            or unpublished_changes() > 0)
+    """Whether `jobs run` at `at` (default now) would publish any CRL (crls_due)."""
+    return bool(crls_due(at))
 
 
 # -- OCSP -----------------------------------------------------------------------------------

@@ -435,14 +435,17 @@ def pyhanko_validate(record, policy, with_intermediate=True):
         return pool.submit(asyncio.run, run()).result()
 
 
-@pytest.mark.parametrize("policy, used", [(CRL_ONLY, "/pki/issuing.crl"), (OCSP_ONLY, "/ocsp")],
+# A certificate names its partition's CRL (/pki/crl/<n>.crl), which pyhanko accepts only if
+# that CRL's issuingDistributionPoint matches the certificate's distribution point.
+@pytest.mark.parametrize("policy, used", [(CRL_ONLY, "/pki/crl/"), (OCSP_ONLY, "/ocsp")],
                          ids=["crl", "ocsp"])
 def test_pyhanko_hard_fail(rp, record, npki_aware_asn1crypto, policy, used):
     path = pyhanko_validate(record, policy)
     assert path.leaf.serial_number == int(record.serial, 16)
     assert rp.paths(used), rp.hits
+    assert not rp.paths("/pki/issuing.crl"), rp.hits
     if policy is OCSP_ONLY:
-        assert not rp.paths("/pki/issuing.crl"), rp.hits
+        assert not rp.paths("/pki/crl/"), rp.hits
     # The issuing CA's own status, which its certificate declares, was checked as well: the
     # root's pre-signed OCSP answer or its CRL.
     assert rp.paths("/ocsp") or rp.paths("/pki/root.crl"), rp.hits
@@ -678,7 +681,7 @@ def test_certificate_urls_point_at_the_live_server(rp, record):
     cert = cert_of(record)
     dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert [name.value for point in dp for name in point.full_name] == \
-        [rp.url + "/pki/issuing.crl"]
+        [rp.url + f"/pki/crl/{record.crl_partition}.crl"]
     aia = {(d.access_method, d.access_location.value) for d in
            cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value}
     assert aia == {(x509.AuthorityInformationAccessOID.OCSP, rp.url + "/ocsp"),

@@ -356,6 +356,8 @@ def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo)
     db.execute_sql("DROP TABLE reminder")
     db.execute_sql("ALTER TABLE customer DROP COLUMN self_service_suspended_at")
     db.execute_sql("ALTER TABLE notification DROP COLUMN sealed")
+    db.execute_sql("DROP INDEX certificate_crl_partition")
+    db.execute_sql("ALTER TABLE certificate DROP COLUMN crl_partition")
     SchemaVersion.delete().where(SchemaVersion.version > 1).execute()
     assert current_version() == 1
     assert upgrade() == [version for version, _what, _step in MIGRATIONS if version > 1]
@@ -365,6 +367,7 @@ def test_a_version_1_database_upgrades_to_the_current_schema_in_place(app, demo)
     assert db.table_exists("reminder")
     assert "self_service_suspended_at" in [c.name for c in db.get_columns("customer")]
     assert "sealed" in [c.name for c in db.get_columns("notification")]
+    assert "crl_partition" in [c.name for c in db.get_columns("certificate")]
     assert Customer.get(Customer.code == "P0000001").rrn_masked == "900101-1******"
 
 

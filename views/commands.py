@@ -85,11 +85,19 @@ root_passphrase_option = click.option(
               help="Make up a passphrase and print it once (for a demo instance).")
 @click.option("--root-crl-days", default=ceremony.ARL_DAYS, show_default=True,
               help="How long the root's first CRL and OCSP answers are valid.")
+@click.option("--crl-partitions", default=status.CRL_PARTITIONS_DEFAULT, show_default=True,
+              help=f"Into how many CRLs (/pki/crl/<n>.crl) the revoked certificates are split, "
+                   f"1 to {status.CRL_PARTITIONS_MAX}; fixed once the CA exists.")
 @operator_option
-def ca_init(root_out, root_passphrase_file, new_root_passphrase, root_crl_days, operator):
+def ca_init(root_out, root_passphrase_file, new_root_passphrase, root_crl_days, crl_partitions,
+            operator):
     """Create the root CA, issuing CA and OCSP signer, unless they exist. The root's key is
     written to --root-out only, encrypted under a passphrase CertCenter does not store."""
     passphrase, made_up = None, None
+    try:
+        status.check_crl_partitions(crl_partitions)     # before the passphrase is typed
+    except DomainError as error:
+        _fail(error)
     if not ca_store.exists() and root_out:
         if new_root_passphrase:
             made_up = secrets_module.token_urlsafe(18)
@@ -98,7 +106,8 @@ def ca_init(root_out, root_passphrase_file, new_root_passphrase, root_crl_days, 
             passphrase = _root_passphrase(root_passphrase_file, confirm=True)
     try:
         result = ceremony.init_ca(Path(root_out) if root_out else None, passphrase,
-                                  root_crl_days, actor="operator:" + operator)
+                                  root_crl_days, actor="operator:" + operator,
+                                  crl_partitions=crl_partitions)
     except DomainError as error:
         _fail(error)
     click.echo("Created the CA." if result.created else
@@ -108,6 +117,7 @@ def ca_init(root_out, root_passphrase_file, new_root_passphrase, root_crl_days, 
     if result.created:
         click.echo(f"The root key is in {result.root_key}: keep it offline; only key "
                    "ceremonies need it.")
+    click.echo(f"CRL partitions: {status.crl_partitions()}.")
     if made_up:
         click.echo(f"Root key passphrase (shown once, not stored): {made_up}")
 
@@ -179,7 +189,10 @@ def ca_status():
         click.echo(f"  {seen.root_warning}")
     click.echo(f"CRL: number {seen.crl_number}, nextUpdate {seen.crl_next_update:%Y-%m-%d %H:%M}Z"
                if seen.crl_number else "CRL: none published yet")
-    click.echo(f"  status changes not on it yet: {seen.unpublished_changes}")
+    click.echo(f"  partitions: {seen.crl_partitions} (/pki/crl/0.crl to "
+               f"/pki/crl/{seen.crl_partitions - 1}.crl)")
+    click.echo(f"  certificates whose status change is not on every CRL yet: "
+               f"{seen.unpublished_changes}")
     click.echo("Signed by the online keys: " + ", ".join(
         f"{count} {kind}" for kind, count in seen.signed.items()))
     click.echo(f"Interrupted issuances waiting for jobs run: {seen.unsettled_reservations}")

@@ -122,6 +122,7 @@ MESSAGES = {
     "certificate_expired": _l("This certificate has expired, so its status cannot change"),
     "reason_missing": _l("Select why you are revoking it"),
     "crl_conflict": _l("The revocation list is being published by another request. Try again"),
+    "crl_partitions_range": _l("The number of CRL partitions must be from 1 to %(maximum)s"),
     "customer_not_found": _l("No customer %(customer)s"),
     "csv_columns": _l("The CSV file has no column %(columns)s"),
     "request_not_found": _l("No request %(id)s"),

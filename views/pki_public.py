@@ -6,7 +6,7 @@ import hashlib
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, abort, request
 
 from pki.ocsp import MAX_REQUEST_BYTES
 from services import ca_store, checkpoints, clock, status
@@ -51,6 +51,15 @@ def _crl_response(der: bytes, this_update, next_update) -> Response:
 @bp.get("/pki/issuing.crl")
 def crl():
     latest = status.latest_crl()
+    return _crl_response(bytes(latest.der), latest.this_update, latest.next_update)
+
+
+@bp.get("/pki/crl/<int:partition>.crl")
+def partition_crl(partition):
+    """One partition of the CRL: what certificates issued since partitions name."""
+    latest = status.partition_crl(partition)
+    if latest is None:
+        abort(404)
     return _crl_response(bytes(latest.der), latest.this_update, latest.next_update)
 
 
