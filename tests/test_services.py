@@ -381,6 +381,25 @@ def test_migrations_upgrade_an_older_database_in_place(app, demo):
     assert "nickname" in [c.name for c in db.get_columns("customer")]
 
 
+def test_migrations_numbered_apart_by_branches_are_each_applied_once(app, demo):
+    """This branch's step is 14 while 12 and 13 are other branches': a version-11 database
+    gets 14 over the gap, and 12 and 13 are still applied when they arrive after it."""
+    from models import db
+    from models.migrations import SchemaVersion, applied_versions
+    db.execute_sql("DROP TABLE ocsp_response")
+    SchemaVersion.delete().where(SchemaVersion.version > 11).execute()
+    assert upgrade() == [14]
+    assert db.table_exists("ocsp_response")
+    assert 12 not in applied_versions() and current_version() == 14
+    seen = []
+    later = sorted(MIGRATIONS + [(12, "another branch", lambda database: seen.append(12)),
+                                 (13, "and another", lambda database: seen.append(13))],
+                   key=lambda migration: migration[0])
+    assert upgrade(later) == [12, 13] and seen == [12, 13]
+    assert upgrade(later) == []
+    assert applied_versions() >= set(range(1, 15))
+
+
 def test_every_certificate_gets_its_own_subject_even_in_the_same_second(demo, monkeypatch):
     from services import secrets as service_secrets
     draws = iter(["1111", "1111", "2222"])          # the second issue draws a taken one first

@@ -55,7 +55,7 @@ def db_upgrade():
     """Apply pending schema migrations."""
     applied = upgrade()
     click.echo(f"Applied migrations {applied}." if applied else
-               f"The database is up to date (version {current_version()} of {len(MIGRATIONS)}).")
+               f"The database is up to date (version {current_version()} of {MIGRATIONS[-1][0]}).")
 
 
 ca_cli = AppGroup("ca", help="The certificate authority.")
