@@ -158,22 +158,33 @@ def create_app(overrides: dict | None = None) -> Flask:
         # it closes with its thread.
         db.connect(reuse_if_open=True)
 
+    headers = security_headers(app.config["BASE_URL"])
+
     @app.after_request
     def _headers(response):
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if app.config["BASE_URL"].startswith("https://"):
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        for name, value in headers:
+            response.headers[name] = value
         if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     from views import register
     register(app)
+    # Outermost: OCSP questions with a stored answer never reach Flask. Flask-Compress adds
+    # Vary to every response; the stored path says the same, for the caches in between.
+    from views.ocsp_stored import StoredOcsp
+    app.wsgi_app = StoredOcsp(app.wsgi_app, headers + [("Vary", "Accept-Encoding")])
     return app
+
+
+def security_headers(base_url: str) -> list[tuple[str, str]]:
+    """The headers every response carries."""
+    headers = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+               ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY"),
+               ("Permissions-Policy", "camera=(), microphone=(), geolocation=()")]
+    if base_url.startswith("https://"):
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return headers
 
 
 def _static_versions(app: Flask) -> None:

@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from models import SigningTally, db
 from pki import ca as pki_ca
@@ -155,6 +156,16 @@ def issue_ocsp_signer(issuing_cert: x509.Certificate, issuing_key) -> x509.Certi
     store_certificate("ocsp", cert)
     forget_ca()
     return cert
+
+
+def ocsp_signer_id() -> str:
+    """SHA-256 of the current OCSP signer certificate, in hex: stored answers name it."""
+    return _certificate_id(load_ca().ocsp_cert)
+
+
+@functools.lru_cache(maxsize=4)
+def _certificate_id(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def rotate_ocsp_signer(actor: str) -> str:
