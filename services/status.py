@@ -7,6 +7,7 @@ never leave a stale "good" behind. The change also leaves a note (UnpublishedCha
 the publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
 next start.
 """
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -389,9 +390,14 @@ def _naive(value) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+@functools.cache
+def _stored_sql(param: str) -> str:
+    return _STORED.format(p=param)
+
+
 def stored_ocsp_answer(question: pki_ocsp.OcspQuestion) -> OcspAnswer | None:
     """The stored answer to a question without nonce, if it may be served now."""
-    row = db.execute_sql(_STORED.format(p=db.param), (
+    row = db.execute_sql(_stored_sql(db.param), (
         serial_hex(question.serial), question.hash_algorithm.name, question.issuer_name_hash,
         question.issuer_key_hash, ca_store.ocsp_signer_id())).fetchone()
     if row is None:

@@ -18,7 +18,7 @@ GET_PREFIX = "/ocsp/"
 class StoredOcsp:
     def __init__(self, app, headers: list[tuple[str, str]]):
         self.app = app
-        self.headers = headers          # what the app adds to every response (app.py)
+        self.headers = headers          # what app.py adds to every response, pages or not
 
     def __call__(self, environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
