@@ -118,7 +118,8 @@ def run_ab(url: str, request_file: Path, requests: int, concurrency: int) -> dic
                "-T", "application/ocsp-request", url]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"ab failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        raise SystemExit(f"ab against {url} failed ({done.returncode}):\n{done.stdout}"
+                         f"{done.stderr}")
 
     def field(label: str, default: str | None = None) -> str:
         match = re.search(rf"^{re.escape(label)}:\s+(\S+)", done.stdout, re.M)

@@ -167,12 +167,20 @@ def issue_ocsp_signer(issuing_cert: x509.Certificate, issuing_key) -> x509.Certi
 
 
 def ocsp_signer_id() -> str:
-    """SHA-256 of the current OCSP signer certificate, in hex: stored answers name it."""
-    return _certificate_id(load_ca().ocsp_cert)
+    """SHA-256 of the current OCSP signer certificate, in hex: stored answers name it. Asked
+    on every OCSP request, so it looks at ocsp.crt's time alone, as load_ca does."""
+    path = _stamped(settings.current().instance)[1][ONLINE_KEYS.index("ocsp")]
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        load_ca()                    # says that the CA is missing
+        raise
+    return _signer_id(path, stamp)
 
 
 @functools.lru_cache(maxsize=4)
-def _certificate_id(cert: x509.Certificate) -> str:
+def _signer_id(path: str, _stamp) -> str:
+    cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
     return cert.fingerprint(hashes.SHA256()).hex()
 
 

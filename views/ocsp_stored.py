@@ -10,6 +10,7 @@ from models import db
 from pki import ocsp as pki_ocsp
 from pki.errors import PkiError
 from services import status
+from services.errors import DomainError
 from views.pki_public import ocsp_get_request, ocsp_headers
 
 GET_PREFIX = "/ocsp/"
@@ -60,4 +61,7 @@ class StoredOcsp:
         if question.nonce is not None:
             return None                 # answered with a fresh signature that echoes it
         db.connect(reuse_if_open=True)  # the worker thread's, as app.py's before_request
-        return status.stored_ocsp_answer(question)
+        try:
+            return status.stored_ocsp_answer(question)
+        except DomainError:
+            return None                 # e.g. no CA: Flask answers it as it answers errors
