@@ -3,9 +3,9 @@ its publication to relying parties through the CRL and the OCSP responder.
 
 Every status change re-publishes the CRL and re-signs the OCSP answers before it returns,
 and a stored OCSP answer is served only for the status it was signed for, so a change can
-never leave a stale "good" behind. The change also leaves a note (UnpublishedChange) in its own transaction, which
-the publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
-next start.
+never leave a stale "good" behind. The change also leaves a note (UnpublishedChange) in its
+own transaction, which the publication removes: a CRL lost to a crash in between is published
+by `jobs run` or at the next start.
 """
 import functools
 import json
@@ -294,9 +294,9 @@ def crl_is_due(at=None) -> bool:
 # "good" can be served. Anything else is signed on the spot, and stored when it can be reused.
 
 # nextUpdate - thisUpdate. Eight hours (the CA/Browser Forum's floor; big CAs sign for days)
-# rather than one: refreshed at 3/8 of it, each certificate costs 2 x 8 signatures a day
-# instead of 2 x 48, and a relying party that keeps an answer until nextUpdate keeps it no
-# longer than the CRL (never longer: see _ocsp_validity).
+# rather than one: refreshed every 3 hours, each certificate costs 2 x 8 signatures a day
+# instead of about 2 x 60, and a relying party that keeps an answer until nextUpdate keeps it
+# no longer than the CRL (never longer: see _ocsp_validity).
 OCSP_VALIDITY = timedelta(hours=8)
 OCSP_HASHES = (hashes.SHA1(), hashes.SHA256())   # the CertID hashes pki.ocsp accepts
 
