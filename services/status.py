@@ -424,7 +424,7 @@ def ocsp_answer(request_der: bytes) -> OcspAnswer:
     """The DER OCSP response to a DER request: malformedRequest for anything unreadable. A
     question without nonce gets the stored answer when there is one; a nonce gets a fresh
     signature that echoes it (RFC 9654 would let us ignore it, but `openssl ocsp`, which
-    sends one by default, then warns that the answer may be a replay)."""
+    sends one by default, then warns "no nonce in response")."""
     try:
         question = pki_ocsp.parse_request(request_der)
     except PkiError:
