@@ -277,6 +277,8 @@ def main() -> None:
                  f"openssl ocsp -multi {args.workers}",
                  f"constant (gunicorn -w {args.workers})")
         runs = {name: [] for name in names}
+        for name, target in zip(names, (url, url2, url3), strict=True):
+            print(f"{name}: {target}")
         for number in range(1, args.rounds + 1):
             print(f"round {number}/{args.rounds}: ab -n {args.requests} -c {args.concurrency} "
                   "against each …", flush=True)
