@@ -1,27 +1,34 @@
-"""OCSP throughput: CertCenter's POST /ocsp under gunicorn against `openssl ocsp`.
+"""OCSP throughput: CertCenter's POST /ocsp under gunicorn against `openssl ocsp`, and the
+first answer after a revocation.
 
 Run by hand from the repository root (never in CI, never by pytest):
 
-    .venv/bin/python bench/ocsp.py [--requests 5000] [--concurrency 4] [--workers 2]
+    .venv/bin/python bench/ocsp.py [--requests 5000] [--concurrency 4] [--workers 2] [--rounds 3]
 
 What it does:
   1. a temporary instance folder: `ca init`, `demo seed`, two `certs issue` for P0000001
      (the second replaces the first, so the first is revoked as superseded);
   2. one DER OCSP request (SHA-1 CertID, no nonce) for the valid certificate;
-  3. gunicorn, `--workers 2`, serving `app:create_app()` on 127.0.0.1, cache warmed, then
-     `ab -q -n N -c 4 -p req.der -T application/ocsp-request http://127.0.0.1:PORT/ocsp`;
-  4. `openssl ocsp -index index.txt … -multi 2` for the same two certificates, with the same
-     (decrypted) OCSP signer, and the same ab run;
-  5. each server's answer checked once with cryptography (signature, serial, status good;
+  3. three servers on 127.0.0.1, all up at once: gunicorn `--workers 2` serving
+     `app:create_app()` (the answer pre-signed at issuance, served from the database);
+     `openssl ocsp -index index.txt … -multi 2` for the same two certificates with the same
+     (decrypted) OCSP signer; and, for the ceiling, gunicorn `--workers 2` serving a constant
+     of the same length from a three-line WSGI app;
+  4. each server's answer checked once with cryptography (signature, serial, status good;
      the revoked certificate answers "revoked"), so both do the same work;
-  6. requests/s for both and the ratio certcenter/openssl.
+  5. `--rounds` rounds of `ab -q -n N -c 4 -p req.der -T application/ocsp-request URL`
+     against each in turn, so that the load of a shared machine falls on all of them alike;
+     the median of each server's requests/s and of the per-round ratios certcenter/openssl;
+  6. the certificate revoked through the service (`flask certs revoke`) while gunicorn
+     runs: the first answer after the command returns must say "revoked"; then one more ab
+     run, the answer rate after a revocation, and a last check that it still says revoked.
 
 Requires ApacheBench (`apt-get install -y apache2-utils`), openssl and gunicorn (.venv).
 
 `openssl ocsp -port N` (OpenSSL 3.0) takes a bare port number and listens on every interface.
 So that nothing is reachable from outside, the script re-runs itself in a private network
 namespace (`unshare --map-root-user --net`, no root needed) whose only interface is loopback;
-both servers and ab run in there. `--no-netns` skips that (openssl then listens on all
+all servers and ab run in there. `--no-netns` skips that (openssl then listens on all
 interfaces for the length of its run).
 ab speaks HTTP/1.0 and opens a new connection per request, so connection set-up is part of
 every measured request on both sides.
@@ -33,6 +40,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,7 +118,8 @@ def run_ab(url: str, request_file: Path, requests: int, concurrency: int) -> dic
                "-T", "application/ocsp-request", url]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"ab failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        raise SystemExit(f"ab against {url} failed ({done.returncode}):\n{done.stdout}"
+                         f"{done.stderr}")
 
     def field(label: str, default: str | None = None) -> str:
         match = re.search(rf"^{re.escape(label)}:\s+(\S+)", done.stdout, re.M)
@@ -183,6 +192,8 @@ def main() -> None:
     parser.add_argument("--concurrency", "-c", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2,
                         help="gunicorn workers and openssl ocsp -multi (default 2)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="ab runs against each server, taken in turn (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--no-netns", action="store_true",
                         help="do not isolate in a loopback-only network namespace")
@@ -197,7 +208,7 @@ def main() -> None:
         raise SystemExit(f"{BIN / 'gunicorn'} missing: .venv/bin/pip install -r requirements.txt")
 
     tmp = Path(tempfile.mkdtemp(prefix="certcenter-bench-ocsp-"))
-    gunicorn = responder = None
+    servers = []
     try:
         print(f"Setting up an instance in {tmp} …", flush=True)
         inst = make_instance(tmp / "instance")
@@ -209,26 +220,19 @@ def main() -> None:
         request_file = tmp / "req.der"
         request_file.write_bytes(request_der)
         signer_bits = inst.ocsp_cert.public_key().key_size
+        gunicorn = [str(BIN / "gunicorn"), "--workers", str(args.workers), "--log-level",
+                    "warning"]
 
         # -- CertCenter under gunicorn --------------------------------------------------
         port = free_port()
         url = f"http://127.0.0.1:{port}/ocsp"
-        gunicorn = start([str(BIN / "gunicorn"), "--workers", str(args.workers),
-                          "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-                          "app:create_app()"],
-                         tmp / "gunicorn.log", env=instance_env(inst.folder), cwd=ROOT)
-        wait_until_up(url, request_der, gunicorn, "gunicorn")
-        for _ in range(10 * args.workers):                 # every worker signs once, caches
-            post(url, request_der)
+        servers.append(start([*gunicorn, "--bind", f"127.0.0.1:{port}", "app:create_app()"],
+                             tmp / "gunicorn.log", env=instance_env(inst.folder), cwd=ROOT))
+        wait_until_up(url, request_der, servers[-1], "gunicorn")
         check_answer(post(url, request_der), good, inst.ocsp_cert, ocsp.OCSPCertStatus.GOOD,
                      "certcenter")
         check_answer(post(url, revoked_der), revoked, inst.ocsp_cert,
                      ocsp.OCSPCertStatus.REVOKED, "certcenter")
-        print(f"certcenter: gunicorn, {args.workers} sync workers, port {port}; "
-              f"ab -n {args.requests} -c {args.concurrency} …", flush=True)
-        ours = run_ab(url, request_file, args.requests, args.concurrency)
-        stop(gunicorn)
-        gunicorn = None
 
         # -- openssl ocsp -------------------------------------------------------------------
         ca = tmp / "openssl"
@@ -240,37 +244,83 @@ def main() -> None:
         port2 = free_port()
         url2 = f"http://127.0.0.1:{port2}/ocsp"
         # Same shape of answer as CertCenter's: responder by key hash, signer certificate
-        # included, SHA-256 signature, nextUpdate one hour on.
-        responder = start(["openssl", "ocsp", "-index", "index.txt",
-                           "-port", str(port2), "-rsigner", "ocsp.pem",
-                           "-rkey", "ocsp.key", "-CA", "issuing.pem", "-rmd", "sha256",
-                           "-resp_key_id", "-nmin", "60", "-multi", str(args.workers)],
-                          tmp / "openssl.log", cwd=ca)
-        wait_until_up(url2, request_der, responder, "openssl ocsp")
+        # included, SHA-256 signature (nextUpdate differs: 1 hour here, 8 in CertCenter's).
+        servers.append(start(["openssl", "ocsp", "-index", "index.txt",
+                              "-port", str(port2), "-rsigner", "ocsp.pem",
+                              "-rkey", "ocsp.key", "-CA", "issuing.pem", "-rmd", "sha256",
+                              "-resp_key_id", "-nmin", "60", "-multi", str(args.workers)],
+                             tmp / "openssl.log", cwd=ca))
+        wait_until_up(url2, request_der, servers[-1], "openssl ocsp")
         check_answer(post(url2, request_der), good, inst.ocsp_cert, ocsp.OCSPCertStatus.GOOD,
                      "openssl")
         check_answer(post(url2, revoked_der), revoked, inst.ocsp_cert,
                      ocsp.OCSPCertStatus.REVOKED, "openssl")
-        print(f"openssl:    openssl ocsp -multi {args.workers}, port {port2}; "
-              f"ab -n {args.requests} -c {args.concurrency} …", flush=True)
-        theirs = run_ab(url2, request_file, args.requests, args.concurrency)
-        stop(responder)
-        responder = None
+
+        # -- the ceiling: gunicorn serving a constant ------------------------------------
+        constant = post(url, request_der)
+        (tmp / "constant.der").write_bytes(constant)
+        (tmp / "constant_app.py").write_text(
+            "BODY = open('constant.der', 'rb').read()\n\n\n"
+            "def app(environ, start_response):\n"
+            "    environ['wsgi.input'].read()\n"
+            "    start_response('200 OK', [('Content-Type', 'application/ocsp-response'),\n"
+            "                              ('Content-Length', str(len(BODY)))])\n"
+            "    return [BODY]\n")
+        port3 = free_port()
+        url3 = f"http://127.0.0.1:{port3}/ocsp"
+        servers.append(start([*gunicorn, "--bind", f"127.0.0.1:{port3}", "constant_app:app"],
+                             tmp / "constant.log", cwd=tmp))
+        wait_until_up(url3, request_der, servers[-1], "gunicorn (constant)")
+
+        # -- rounds ---------------------------------------------------------------------------
+        names = (f"certcenter (gunicorn -w {args.workers})",
+                 f"openssl ocsp -multi {args.workers}",
+                 f"constant (gunicorn -w {args.workers})")
+        runs = {name: [] for name in names}
+        for name, target in zip(names, (url, url2, url3), strict=True):
+            print(f"{name}: {target}")
+        for number in range(1, args.rounds + 1):
+            print(f"round {number}/{args.rounds}: ab -n {args.requests} -c {args.concurrency} "
+                  "against each …", flush=True)
+            for name, target in zip(names, (url, url2, url3), strict=True):
+                runs[name].append(run_ab(target, request_file, args.requests, args.concurrency))
+
+        # -- a revocation while the server runs -----------------------------------------------
+        serial = f"{good.serial_number:040x}"
+        flask(inst.folder, "certs", "revoke", serial, "--reason", "cessation-of-operation",
+              "--operator", "bench")
+        check_answer(post(url, request_der), good, inst.ocsp_cert,
+                     ocsp.OCSPCertStatus.REVOKED, "certcenter, first answer after revoking")
+        print(f"revoked {serial}: the first answer after it says revoked; ab -n "
+              f"{args.requests} -c {args.concurrency} …", flush=True)
+        after = run_ab(url, request_file, args.requests, args.concurrency)
+        check_answer(post(url, request_der), good, inst.ocsp_cert,
+                     ocsp.OCSPCertStatus.REVOKED, "certcenter, after ab")
 
         # -- report ---------------------------------------------------------------------
         print()
-        print(f"OCSP POST, 1 good certificate, SHA-1 CertID, no nonce, RSA-{signer_bits} "
-              f"signer, ab -n {args.requests} -c {args.concurrency} (HTTP/1.0, "
-              f"new connection per request), {os.cpu_count()} CPUs")
-        print(f"{'server':<34}{'req/s':>10}{'ms/req':>9}{'failed':>8}{'non-2xx':>9}{'bytes':>7}")
-        for name, r in ((f"certcenter (gunicorn -w {args.workers})", ours),
-                        (f"openssl ocsp -multi {args.workers}", theirs)):
-            print(f"{name:<34}{r['rps']:>10.1f}{r['mean_ms']:>9.3f}{r['failed']:>8}"
-                  f"{r['non2xx']:>9}{r['length']:>7}")
-        print(f"ratio certcenter/openssl: {ours['rps'] / theirs['rps']:.2f}")
+        print(f"OCSP POST, 1 certificate, SHA-1 CertID, no nonce, RSA-{signer_bits} signer, "
+              f"ab -n {args.requests} -c {args.concurrency} (HTTP/1.0, new connection per "
+              f"request), {os.cpu_count()} CPUs, median of {args.rounds} rounds")
+        print(f"{'server':<38}{'req/s':>9}{'rounds':>24}{'failed':>8}{'non-2xx':>9}{'bytes':>7}")
+        rows = [(name, runs[name]) for name in names]
+        rows.insert(1, ("certcenter, after a revocation", [after]))
+        for name, results in rows:
+            rates = [r["rps"] for r in results]
+            print(f"{name:<38}{statistics.median(rates):>9.1f}"
+                  f"{' '.join(f'{rate:.0f}' for rate in rates):>24}"
+                  f"{sum(r['failed'] for r in results):>8}"
+                  f"{sum(r['non2xx'] for r in results):>9}{results[0]['length']:>7}")
+        ratios = [ours["rps"] / theirs["rps"] for ours, theirs in zip(
+            runs[names[0]], runs[names[1]], strict=True)]
+        ceiling = [ours["rps"] / top["rps"] for ours, top in zip(
+            runs[names[0]], runs[names[2]], strict=True)]
+        print(f"ratio certcenter/openssl: {statistics.median(ratios):.2f} (rounds: "
+              f"{' '.join(f'{r:.2f}' for r in ratios)})")
+        print(f"ratio certcenter/constant: {statistics.median(ceiling):.2f}")
     finally:
-        stop(gunicorn)
-        stop(responder)
+        for server in servers:
+            stop(server)
         if args.keep:
             print(f"kept {tmp}")
         else:

@@ -16,6 +16,7 @@ from models.tables import (  # noqa: F401
     Customer,
     Download,
     Notification,
+    OcspResponse,
     OneTimeCode,
     Operator,
     RegisteredCertificate,

@@ -10,6 +10,7 @@ from models.tables import (
     CaParameter,
     Certificate,
     Crl,
+    OcspResponse,
     Operator,
     RegisteredCertificate,
     Reminder,
@@ -128,6 +129,10 @@ def _v13_crl_partitions(database):
                          "ON crl (crl_partition, number) WHERE crl_partition IS NOT NULL")
 
 
+def _v14_ocsp_response(database):
+    database.create_tables([OcspResponse])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -156,23 +161,30 @@ MIGRATIONS = [
     (13, "partitioned CRLs: caparameter; crl_partition on certificate, crl and "
          "unpublishedchange (databases without the setting get 16 partitions)",
      _v13_crl_partitions),
+    (14, "ocsp_response: pre-signed OCSP answers, served as stored", _v14_ocsp_response),
 ]
 
 
-def current_version() -> int:
+def applied_versions() -> set[int]:
     if not db.table_exists(SchemaVersion._meta.table_name):
-        return 0
-    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
-    return row.version if row else 0
+        return set()
+    return {row.version for row in SchemaVersion.select(SchemaVersion.version)}
+
+
+def current_version() -> int:
+    return max(applied_versions(), default=0)
 
 
 def upgrade(migrations=None) -> list[int]:
-    """Apply every migration newer than the database; return the versions applied."""
+    """Apply every migration the database has not recorded, in order; return the versions
+    applied. Missing ones, not only newer ones: branches number their steps apart, so a
+    database may have 14 before 12 and 13 arrive (each step leaves what is there alone)."""
     migrations = MIGRATIONS if migrations is None else migrations
     db.create_tables([SchemaVersion])
+    done = applied_versions()
     applied = []
     for version, _what, step in migrations:
-        if version <= current_version():
+        if version in done:
             continue
         with db.atomic():
             step(db.obj)

@@ -293,7 +293,27 @@ class Reminder(BaseModel):
         indexes = ((("certificate", "days_before"), True),)
 
 
+class OcspResponse(BaseModel):
+    """A signed OCSP answer about one of our certificates, for one CertID hash, served as
+    stored (services.status). It is served only while the certificate's status and last
+    change are still the ones it was signed for, and its signer is the current one."""
+    serial = CharField(max_length=40)
+    hash_algorithm = CharField()                  # sha1 | sha256: the CertID's hash
+    issuer_name_hash = BlobField()                # the CertID it answers, as clients send it
+    issuer_key_hash = BlobField()
+    status = CharField()                          # the certificate's status when signed
+    status_changed_at = DateTimeField(null=True)  # and its last change then
+    signer = CharField(max_length=64)             # SHA-256 of the OCSP signer certificate, hex
+    der = BlobField()
+    this_update = DateTimeField()
+    next_update = DateTimeField()
+
+    class Meta:
+        table_name = "ocsp_response"
+        indexes = ((("serial", "hash_algorithm"), True),)
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
               UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator,
-              SecondApproval, CaParameter]
+              SecondApproval, CaParameter, OcspResponse]

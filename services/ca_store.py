@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from models import SigningTally, db
 from pki import ca as pki_ca
@@ -108,13 +109,21 @@ def store_certificate(role: str, cert: x509.Certificate) -> None:
 def load_ca() -> pki_ca.CaKeys:
     """The online CA, loaded once per process and again when the OCSP signer or the issuing
     CA certificate changes (they are re-issued while other worker processes run)."""
+    folder_name, paths = _stamped(settings.current().instance)
     stamps = []
-    for part in ONLINE_KEYS:
+    for path in paths:
         try:
-            stamps.append((folder() / f"{part}.crt").stat().st_mtime_ns)
+            stamps.append(os.stat(path).st_mtime_ns)
         except FileNotFoundError:
             stamps.append(None)
-    return _load(str(folder()), tuple(stamps))
+    return _load(folder_name, tuple(stamps))
+
+
+@functools.lru_cache(maxsize=4)
+def _stamped(instance: Path) -> tuple[str, tuple[str, ...]]:
+    # Every OCSP request asks load_ca: building the paths cost more than the two stats.
+    ca = instance / "ca"
+    return str(ca), tuple(str(ca / f"{part}.crt") for part in ONLINE_KEYS)
 
 
 def forget_ca() -> None:
@@ -155,6 +164,24 @@ def issue_ocsp_signer(issuing_cert: x509.Certificate, issuing_key) -> x509.Certi
     store_certificate("ocsp", cert)
     forget_ca()
     return cert
+
+
+def ocsp_signer_id() -> str:
+    """SHA-256 of the current OCSP signer certificate, in hex: stored answers name it. Asked
+    on every OCSP request, so it looks at ocsp.crt's time alone, as load_ca does."""
+    path = _stamped(settings.current().instance)[1][ONLINE_KEYS.index("ocsp")]
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        load_ca()                    # says that the CA is missing
+        raise
+    return _signer_id(path, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _signer_id(path: str, _stamp) -> str:
+    cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def rotate_ocsp_signer(actor: str) -> str:

@@ -36,7 +36,7 @@ from services.errors import DomainError
 from services.i18n import N_
 from services.notify import notify
 from services.passwords import check_new_password
-from services.status import crl_partition_for, note_change, publish_changes
+from services.status import crl_partition_for, note_change, presign_ocsp, publish_changes
 from services.text import one_line
 
 
@@ -384,6 +384,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
         raise DomainError("issue_conflict", status=409) from None
     if superseded:
         publish_changes()           # relying parties see the superseded one revoked at once
+        presign_ocsp(*(old.serial for old in superseded))
     return issued
 
 
@@ -407,6 +408,7 @@ def sign_and_deliver(customer: Customer, kind: CertType, public_key,
         record = store(cert)
         links = [downloads.create(record, name_kind, name, media, content)
                  for name_kind, name, media, content in files] if offer_downloads else []
+    presign_ocsp(record.serial)
     return Issued(record, files, links, replaced)
 
 

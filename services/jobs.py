@@ -89,6 +89,10 @@ def tasks(at: dt.datetime) -> list[Task]:
         found.append(Task("Publish a new CRL.", _publish_crl))
     if ca_store.ocsp_signer_due(at):
         found.append(Task("Issue a new OCSP signer.", _rotate_ocsp_signer))
+    certificates, expired = status.ocsp_refresh_due(at)
+    if certificates or expired:
+        found.append(Task(f"Sign the OCSP answers of {certificates} certificates and drop "
+                          f"{expired} about expired ones.", _refresh_ocsp))
     warning = ceremony.root_crl_warning(at)
     if warning:          # only a ceremony can help: said on every run until one is held
         found.append(Task("Warn: " + warning, lambda: "Warning: " + warning))
@@ -141,7 +145,17 @@ def _rotate_ocsp_signer() -> str | None:
     old = ca_store.load_ca().ocsp_cert
     if not ca_store.ocsp_signer_due() or not claim_once(f"ocsp-signer:{old.serial_number:x}"):
         return None
-    return f"New OCSP signer, SHA-256 {ca_store.rotate_ocsp_signer(ACTOR)}."
+    fingerprint, signed = status.rotate_ocsp_signer(ACTOR)
+    return f"New OCSP signer, SHA-256 {fingerprint}; signed the OCSP answers of {signed} " \
+        "certificates again."
+
+
+def _refresh_ocsp() -> str | None:
+    signed, dropped = status.refresh_ocsp_answers()
+    if not (signed or dropped):           # the signer rotation just did it, or another run
+        return None
+    return f"Signed the OCSP answers of {signed} certificates; dropped {dropped} about " \
+        "expired ones."
 
 
 def run() -> list[str]:

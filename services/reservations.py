@@ -19,7 +19,7 @@ from models import Certificate, Customer, SerialReservation, db
 from pki.profile import crl_partition_named
 from pki.serials import random_serial, serial_hex
 from services import audit, clock
-from services.status import note_change, publish_changes
+from services.status import note_change, presign_ocsp, publish_changes
 
 SETTLE_AFTER = timedelta(minutes=10)
 UNFINISHED = ("reserved", "linted", "signed")
@@ -86,7 +86,7 @@ def unsettled(at=None):
 
 def settle(actor: str) -> tuple[int, int]:
     """Settle what interrupted issuances left: (abandoned, revoked)."""
-    abandoned = revoked = 0
+    abandoned, revoked = 0, []
     for reservation in unsettled():
         with db.atomic():
             # Claim it: two runs at once settle each reservation once.
@@ -102,10 +102,11 @@ def settle(actor: str) -> tuple[int, int]:
                 abandoned += 1
                 continue
             _record_revoked(reservation, actor)
-            revoked += 1
+            revoked.append(reservation.serial)
     if revoked:
         publish_changes()
-    return abandoned, revoked
+        presign_ocsp(*revoked)
+    return abandoned, len(revoked)
 
 
 def _record_revoked(reservation: SerialReservation, actor: str) -> None:

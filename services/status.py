@@ -2,21 +2,31 @@
 its publication to relying parties through the CRLs and the OCSP responder.
 
 Every status change re-publishes the changed certificate's partition CRL and the full CRL
-before it returns, and OCSP answers are cached under a key that includes the certificate's
-status, so a change can never leave a stale "good" behind. The change also leaves notes
-(UnpublishedChange), one per CRL that must carry it, in its own transaction, which each
-publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
-next start.
+and re-signs its OCSP answers before it returns, and a stored OCSP answer is served only for
+the status it was signed for, so a change can never leave a stale "good" behind. The change
+also leaves notes (UnpublishedChange), one per CRL that must carry it, in its own
+transaction, which each publication removes: a CRL lost to a crash in between is published by
+`jobs run` or at the next start.
 """
+import functools
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from peewee import IntegrityError, fn
 
-from models import AuditEvent, CaParameter, Certificate, Crl, Customer, UnpublishedChange, db
+from models import (
+    AuditEvent,
+    CaParameter,
+    Certificate,
+    Crl,
+    Customer,
+    OcspResponse,
+    UnpublishedChange,
+    db,
+)
 from models.db import one_at_a_time
 from pki import crl as pki_crl
 from pki import ocsp as pki_ocsp
@@ -33,9 +43,6 @@ CUSTOMER_REASONS = ["key-compromise", "affiliation-changed", "superseded",
                     "cessation-of-operation"]
 OPERATOR_REASONS = CUSTOMER_REASONS + ["privilege-withdrawn"]
 CRL_REFRESH = timedelta(hours=12)       # `jobs run` re-publishes a CRL older than this
-OCSP_VALIDITY = timedelta(hours=1)      # nextUpdate - thisUpdate of an OCSP response
-OCSP_REFRESH = timedelta(minutes=5)     # a cached response is signed again after this
-OCSP_CACHE_SIZE = 50_000
 
 
 def _crl_lifetime() -> timedelta:
@@ -137,6 +144,7 @@ def _change(cert: Certificate, allowed_from: tuple, values: dict, action: str, a
     publish_changes()
     cert = Certificate.get_by_id(cert.id)
     cert.changed_along = changed_along
+    presign_ocsp(cert.serial, *changed_along)
     notify(cert.customer, action, message, serial=cert.serial[-8:])
     return cert
 
@@ -395,34 +403,131 @@ def crl_is_due(at=None) -> bool:
 
 
 # -- OCSP -----------------------------------------------------------------------------------
+#
+# Answers are pre-signed, as Let's Encrypt and cfssl do it: one per certificate and CertID
+# hash, signed when the certificate is issued or changes status, refreshed by `jobs run`, kept
+# in ocsp_response and served as stored (views/ocsp_stored.py, without Flask). A stored answer
+# is served only while the certificate's status and time of last change are still the ones it
+# was signed for, its signer is the current one, and it is less than half-way to nextUpdate:
+# whatever path changed a status, and whether or not anything re-signed since, no stale
+# "good" can be served. Anything else is signed on the spot, and stored when it can be reused.
+
+# nextUpdate - thisUpdate. Eight hours (the CA/Browser Forum's floor; big CAs sign for days)
+# rather than one: refreshed every 3 hours, each certificate costs 2 x 8 signatures a day
+# instead of about 2 x 60, and a relying party that keeps an answer until nextUpdate keeps it
+# no longer than the CRL (never longer: see _ocsp_validity).
+OCSP_VALIDITY = timedelta(hours=8)
+OCSP_HASHES = (hashes.SHA1(), hashes.SHA256())   # the CertID hashes pki.ocsp accepts
+
+
+def _ocsp_validity() -> timedelta:
+    return min(OCSP_VALIDITY, _crl_lifetime())
+
+
+def _ocsp_refresh_age() -> timedelta:
+    """`jobs run` signs an answer again at this age: before half-way even when an hour of
+    runs was missed (at half-way the responder stops serving it and signs on the spot)."""
+    return _ocsp_validity() * 3 / 8
+
 
 @dataclass
-class _Cached:
+class OcspAnswer:
     der: bytes
-    this_update: object
+    this_update: object          # naive UTC; None for an unsigned error response
+    next_update: object
 
 
-_ocsp_cache: "OrderedDict[tuple, _Cached]" = OrderedDict()
+_CERT_STATE = (Certificate.serial, Certificate.status, Certificate.revoked_at,
+               Certificate.revocation_reason, Certificate.status_changed_at)
 
 
-def _status_of(question) -> tuple:
-    """(state, revoked_at, reason, time of the last change) of the certificate asked about."""
+def _cert_status(state: str, revoked_at, reason) -> pki_ocsp.CertStatus:
+    if state == "valid":
+        return pki_ocsp.CertStatus("good")
+    # A suspended certificate is "revoked" with reason certificateHold (RFC 6960 2.2).
+    return pki_ocsp.CertStatus("revoked", clock.aware(revoked_at), reason or "unspecified")
+
+
+def _sign(question: pki_ocsp.OcspQuestion, cert_status: pki_ocsp.CertStatus) -> OcspAnswer:
     ca = ca_store.load_ca()
-    if not pki_ocsp.is_our_issuer(question, ca.issuing_cert):
-        return ("unknown", None, None, None)
-    row = (Certificate.select(Certificate.status, Certificate.revoked_at,
-                              Certificate.revocation_reason, Certificate.status_changed_at)
-           .where(Certificate.serial == serial_hex(question.serial)).tuples().first())
+    # Whole seconds: the stored times are then exactly the DER's and the HTTP dates'.
+    now = clock.now().replace(microsecond=0)
+    next_update = now + _ocsp_validity()
+    der = pki_ocsp.build_response(question, cert_status, ca.ocsp_cert, ca.ocsp_key,
+                                  clock.aware(now), clock.aware(next_update))
+    ca_store.count_signature("ocsp")
+    return OcspAnswer(der, now, next_update)
+
+
+def _store(question: pki_ocsp.OcspQuestion, state: tuple, answer: OcspAnswer) -> None:
+    serial, cert_state, _revoked_at, _reason, changed_at = state
+    (OcspResponse.insert(serial=serial, hash_algorithm=question.hash_algorithm.name,
+                         issuer_name_hash=question.issuer_name_hash,
+                         issuer_key_hash=question.issuer_key_hash, status=cert_state,
+                         status_changed_at=changed_at, signer=ca_store.ocsp_signer_id(),
+                         der=answer.der, this_update=answer.this_update,
+                         next_update=answer.next_update)
+     .on_conflict(conflict_target=[OcspResponse.serial, OcspResponse.hash_algorithm],
+                  preserve=[OcspResponse.issuer_name_hash, OcspResponse.issuer_key_hash,
+                            OcspResponse.status, OcspResponse.status_changed_at,
+                            OcspResponse.signer, OcspResponse.der, OcspResponse.this_update,
+                            OcspResponse.next_update])
+     .execute())
+
+
+def _sign_and_store(state: tuple) -> None:
+    """Sign and store the answers about one certificate (a row of _CERT_STATE), one per
+    CertID hash."""
+    issuing_cert = ca_store.load_ca().issuing_cert
+    serial, cert_state, revoked_at, reason, _changed_at = state
+    for algorithm in OCSP_HASHES:
+        name_hash, key_hash = pki_ocsp.issuer_hashes(issuing_cert, algorithm)
+        question = pki_ocsp.OcspQuestion(name_hash, key_hash, int(serial, 16), algorithm, None)
+        _store(question, state, _sign(question, _cert_status(cert_state, revoked_at, reason)))
+
+
+def presign_ocsp(*serials: str) -> None:
+    """Sign and store the answers about these certificates: call right after issuing one or
+    changing its status, so the next question is answered from storage."""
+    if serials:
+        for state in Certificate.select(*_CERT_STATE).where(
+                Certificate.serial.in_(serials)).tuples():
+            _sign_and_store(state)
+
+
+# One statement, no query builder: this runs on every OCSP request (about 1/10 of the time
+# peewee takes to build it). The join is what refuses an answer signed before a change.
+_STORED = """SELECT r.der, r.this_update, r.next_update FROM ocsp_response r
+JOIN certificate c ON c.serial = r.serial
+WHERE r.serial = {p} AND r.hash_algorithm = {p} AND r.issuer_name_hash = {p}
+  AND r.issuer_key_hash = {p} AND r.signer = {p} AND r.status = c.status
+  AND r.status_changed_at IS NOT DISTINCT FROM c.status_changed_at"""
+
+
+def _naive(value) -> datetime:
+    # SQLite hands back the text peewee stored; PostgreSQL a datetime.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+@functools.cache
+def _stored_sql(param: str) -> str:
+    return _STORED.format(p=param)
+
+
+def stored_ocsp_answer(question: pki_ocsp.OcspQuestion) -> OcspAnswer | None:
+    """The stored answer to a question without nonce, if it may be served now."""
+    row = db.execute_sql(_stored_sql(db.param), (
+        serial_hex(question.serial), question.hash_algorithm.name, question.issuer_name_hash,
+        question.issuer_key_hash, ca_store.ocsp_signer_id())).fetchone()
     if row is None:
-        return ("unknown", None, None, None)
-    status, revoked_at, reason, changed_at = row
-    # changed_at keeps a "good" signed before a suspension from being served after resuming.
-    if status == "valid":
-        return ("good", None, None, changed_at)
-    return ("revoked", revoked_at, reason or "unspecified", changed_at)
+        return None
+    this_update, next_update = _naive(row[1]), _naive(row[2])
+    if clock.now() >= this_update + (next_update - this_update) / 2:
+        return None                   # past half-way: `jobs run` has not been refreshing it
+    return OcspAnswer(bytes(row[0]), this_update, next_update)
 
 
-def _root_answer(question) -> "OcspAnswer":
+def _root_answer(question) -> OcspAnswer:
     """The root's pre-signed answer about a CA certificate it issued; unauthorized when the
     last ceremony signed none for it, or the one it signed has run out (the nonce, if any, is
     not echoed: RFC 9654 lets a responder leave it out, and the root key is offline)."""
@@ -434,37 +539,79 @@ def _root_answer(question) -> "OcspAnswer":
     return OcspAnswer(pki_ocsp.unauthorized_response(), None, None)
 
 
-def ocsp_answer(request_der: bytes) -> "OcspAnswer":
-    """The DER OCSP response to a DER request: malformedRequest for anything unreadable."""
+def ocsp_answer(request_der: bytes) -> OcspAnswer:
+    """The DER OCSP response to a DER request: malformedRequest for anything unreadable. A
+    question without nonce gets the stored answer when there is one; a nonce gets a fresh
+    signature that echoes it (RFC 9654 would let us ignore it, but `openssl ocsp`, which
+    sends one by default, then warns "no nonce in response")."""
     try:
         question = pki_ocsp.parse_request(request_der)
     except PkiError:
         return OcspAnswer(pki_ocsp.malformed_response(), None, None)
-    if pki_ocsp.is_our_issuer(question, ca_store.load_ca().root_cert):
-        return _root_answer(question)
-    state = _status_of(question)
-    key = (question.issuer_name_hash, question.issuer_key_hash, question.serial,
-           question.hash_algorithm.name) + state
-    now = clock.now()
-    cached = _ocsp_cache.get(key) if question.nonce is None else None
-    if cached and now - cached.this_update < OCSP_REFRESH:
-        _ocsp_cache.move_to_end(key)
-        return OcspAnswer(cached.der, cached.this_update, cached.this_update + OCSP_VALIDITY)
     ca = ca_store.load_ca()
-    status = pki_ocsp.CertStatus(state[0], clock.aware(state[1]) if state[1] else None, state[2])
-    der = pki_ocsp.build_response(question, status, ca.ocsp_cert, ca.ocsp_key,
-                                  clock.aware(now), clock.aware(now + OCSP_VALIDITY))
-    ca_store.count_signature("ocsp")
-    if question.nonce is None:      # a nonce makes each answer unique: nothing to reuse
-        _ocsp_cache[key] = _Cached(der, now)
-        while len(_ocsp_cache) > OCSP_CACHE_SIZE:
-            _ocsp_cache.popitem(last=False)
-    return OcspAnswer(der, now, now + OCSP_VALIDITY)
+    if pki_ocsp.is_our_issuer(question, ca.root_cert):
+        return _root_answer(question)
+    if question.nonce is None:
+        stored = stored_ocsp_answer(question)
+        if stored is not None:
+            return stored
+    state = None
+    if pki_ocsp.is_our_issuer(question, ca.issuing_cert):
+        state = (Certificate.select(*_CERT_STATE, Certificate.not_after)
+                 .where(Certificate.serial == serial_hex(question.serial)).tuples().first())
+    if state is None:
+        return _sign(question, pki_ocsp.CertStatus("unknown"))
+    answer = _sign(question, _cert_status(*state[1:4]))
+    # Kept for the next asker unless it carries a nonce; answers about expired certificates
+    # are not kept (refresh_ocsp_answers drops them).
+    if question.nonce is None and state[5] > clock.now():
+        _store(question, state[:5], answer)
+    return answer
 
 
-@dataclass
-class OcspAnswer:
-    der: bytes
-    this_update: object          # None for an unsigned error response
-    next_update: object
+# -- OCSP: refreshing -----------------------------------------------------------------------
 
+def _due_certificates(at):
+    """Unexpired certificates without a fresh answer for every CertID hash at `at`: none
+    yet, older than the refresh age, by another signer, or for a status since changed."""
+    fresh = OcspResponse.select(fn.COUNT(OcspResponse.id)).where(
+        (OcspResponse.serial == Certificate.serial)
+        & (OcspResponse.signer == ca_store.ocsp_signer_id())
+        & (OcspResponse.status == Certificate.status)
+        & ((OcspResponse.status_changed_at == Certificate.status_changed_at)
+           | (OcspResponse.status_changed_at.is_null()
+              & Certificate.status_changed_at.is_null()))
+        & (OcspResponse.this_update > at - _ocsp_refresh_age()))
+    return Certificate.select(*_CERT_STATE).where(
+        (Certificate.not_after > at) & (fresh < len(OCSP_HASHES)))
+
+
+def _expired_answers(at):
+    return OcspResponse.serial.in_(
+        Certificate.select(Certificate.serial).where(Certificate.not_after <= at))
+
+
+def ocsp_refresh_due(at=None) -> tuple[int, int]:
+    """(certificates whose answers `jobs run` at `at` would sign, answers about expired
+    certificates it would drop)."""
+    at = at or clock.now()
+    return (_due_certificates(at).count(),
+            OcspResponse.select().where(_expired_answers(at)).count())
+
+
+def refresh_ocsp_answers() -> tuple[int, int]:
+    """Sign what is due, drop the answers about expired certificates: (certificates signed
+    for, answers dropped). Two runs at once may both sign one; either answer is right."""
+    now = clock.now()
+    dropped = OcspResponse.delete().where(_expired_answers(now)).execute()
+    due = list(_due_certificates(now).tuples())     # read before writing to what it reads
+    for state in due:
+        _sign_and_store(state)
+    return len(due), dropped
+
+
+def rotate_ocsp_signer(actor: str) -> tuple[str, int]:
+    """A new OCSP signer, and every stored answer signed again by it (those of the old one
+    are no longer served in any case): (its fingerprint, certificates signed for)."""
+    fingerprint = ca_store.rotate_ocsp_signer(actor)
+    return fingerprint, refresh_ocsp_answers()[0]

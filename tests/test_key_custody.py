@@ -322,7 +322,9 @@ def test_ca_status_shows_backend_key_ids_both_crls_and_signature_counts(app, dem
         assert f"id={keys.issuing_key.cka_id.hex()}" in output
     assert f"Root CRL (ARL): number {ca_store.root_crl().number}" in output
     assert f"CRL: number {crl.number}, nextUpdate" in output
-    assert "1 certificates" in output and "2 OCSP responses" in output
+    # Two pre-signed at issuance (SHA-1 and SHA-256 CertIDs), served from storage to the
+    # first question; one fresh for the nonce.
+    assert "1 certificates" in output and "3 OCSP responses" in output
     assert "ocsp     CN=CertCenter OCSP Responder" in output
 
 

@@ -55,7 +55,7 @@ def db_upgrade():
     """Apply pending schema migrations."""
     applied = upgrade()
     click.echo(f"Applied migrations {applied}." if applied else
-               f"The database is up to date (version {current_version()} of {len(MIGRATIONS)}).")
+               f"The database is up to date (version {current_version()} of {MIGRATIONS[-1][0]}).")
 
 
 ca_cli = AppGroup("ca", help="The certificate authority.")
@@ -501,7 +501,9 @@ ocsp_cli = AppGroup("ocsp-signer", help="The delegated OCSP signer.")
 @operator_option
 def ocsp_rotate(operator):
     """Issue a new OCSP signer now."""
-    click.echo(f"New OCSP signer, SHA-256 {ca_store.rotate_ocsp_signer('operator:' + operator)}")
+    fingerprint, signed = status.rotate_ocsp_signer("operator:" + operator)
+    click.echo(f"New OCSP signer, SHA-256 {fingerprint}; signed the OCSP answers of {signed} "
+               "certificates again.")
 
 
 jobs_cli = AppGroup("jobs", help="Periodic work, safe to run from cron.")
@@ -514,8 +516,9 @@ jobs_cli = AppGroup("jobs", help="Periodic work, safe to run from cron.")
 def jobs_run(dry_run, as_of):
     """Send expiry reminders, renew certificates set to renew automatically, retry
     notifications that could not be sent, purge expired downloads and transfers, publish
-    the CRL every 12 hours and re-issue the OCSP signer a week before it expires. Safe to
-    run from cron every few minutes, and twice at once."""
+    the CRL every 12 hours, sign the OCSP answers again before they are half-way to their
+    nextUpdate and re-issue the OCSP signer a week before it expires. Safe to run from cron
+    every few minutes, and twice at once."""
     if as_of and not dry_run:
         raise click.UsageError("--as-of is accepted only together with --dry-run.")
     if not dry_run:

@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, abort, request
+from werkzeug.http import http_date, quote_etag
 
 from pki.ocsp import MAX_REQUEST_BYTES
 from services import ca_store, checkpoints, clock, status
@@ -87,20 +88,23 @@ def audit_checkpoint():
     return response
 
 
-def _ocsp_response(der_request: bytes, cacheable: bool) -> Response:
-    answer = status.ocsp_answer(der_request)
-    response = Response(answer.der, mimetype="application/ocsp-response")
+def ocsp_headers(answer: status.OcspAnswer, cacheable: bool) -> list[tuple[str, str]]:
+    """An OCSP answer's Content-Type and caching headers; views/ocsp_stored.py sends the same."""
     if answer.this_update is not None and cacheable:
         # RFC 5019 §6.2: caching headers from the response's own times.
-        response.last_modified = clock.aware(answer.this_update)
-        response.expires = clock.aware(answer.next_update)
-        response.set_etag(hashlib.sha1(answer.der).hexdigest())
-        response.headers["Cache-Control"] = (
-            f"max-age={_max_age(answer.next_update, OCSP_MAX_AGE)}, public, no-transform, "
-            "must-revalidate")
+        caching = [("Last-Modified", http_date(clock.aware(answer.this_update))),
+                   ("Expires", http_date(clock.aware(answer.next_update))),
+                   ("ETag", quote_etag(hashlib.sha1(answer.der).hexdigest())),
+                   ("Cache-Control", f"max-age={_max_age(answer.next_update, OCSP_MAX_AGE)}, "
+                                     "public, no-transform, must-revalidate")]
     else:
-        response.headers["Cache-Control"] = "no-store"
-    return response
+        caching = [("Cache-Control", "no-store")]
+    return [("Content-Type", "application/ocsp-response"), *caching]
+
+
+def _ocsp_response(der_request: bytes, cacheable: bool) -> Response:
+    answer = status.ocsp_answer(der_request)
+    return Response(answer.der, headers=ocsp_headers(answer, cacheable))
 
 
 @bp.post("/ocsp")
@@ -116,8 +120,12 @@ def ocsp_post():
 @bp.get("/ocsp/<path:encoded>")
 def ocsp_get(encoded):
     """RFC 5019 §5: the DER request, base64 and then URL-encoded, in the path."""
+    return _ocsp_response(ocsp_get_request(encoded), cacheable=True)
+
+
+def ocsp_get_request(encoded: str) -> bytes:
+    """The DER request in a GET's path after /ocsp/; b"" (malformedRequest) if unreadable."""
     try:
-        der = base64.b64decode(unquote(encoded), validate=True)
+        return base64.b64decode(unquote(encoded), validate=True)
     except (binascii.Error, ValueError):
-        der = b""                     # answered as malformedRequest
-    return _ocsp_response(der, cacheable=True)
+        return b""
