@@ -4,8 +4,8 @@ from storage by the lean path in front of Flask (views/ocsp_stored.py), refreshe
 import base64
 import re
 import shutil
-import subprocess
 import urllib.parse
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -16,7 +16,7 @@ from app import create_app
 from models import Certificate, OcspResponse
 from services import ca_store, clock, issuance, jobs, status
 from tests.conftest import move_clock
-from tests.test_relying_party import NO_PROXY_ENV, padding_for, throwaway_ca
+from tests.test_relying_party import openssl_ocsp, padding_for, throwaway_ca
 
 pytestmark = pytest.mark.both_backends
 
@@ -278,20 +278,6 @@ def test_unknown_malformed_other_issuer_and_root_questions_answer_as_before(app,
 
 # -- openssl ocsp over HTTP -----------------------------------------------------------------
 
-def openssl_ocsp(folder, url: str, *extra: str) -> tuple[str, str]:
-    done = subprocess.run([OPENSSL, "ocsp", *extra, "-issuer", "issuing.pem", "-cert", "ee.pem",
-                           "-url", url + "/ocsp", "-CAfile", "root.pem", "-resp_text",
-                           "-timeout", "20"], cwd=folder, capture_output=True, text=True,
-                          timeout=60, env=NO_PROXY_ENV)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert "Response verify OK" in output, output
-    assert "WARNING" not in output, output              # e.g. "no nonce in response"
-    found = re.search(r"^ee\.pem: (\w+)$", done.stdout, re.M)
-    assert found, output
-    return found.group(1), output
-
-
 @pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
 def test_openssl_verifies_stored_and_nonce_answers_before_and_after_a_revocation(
         app, cert, live, tmp_path):
@@ -303,7 +289,7 @@ def test_openssl_verifies_stored_and_nonce_answers_before_and_after_a_revocation
     for expected in ("good", "revoked"):
         for options in modes:
             before = signatures()
-            state, output = openssl_ocsp(tmp_path, live, *options)
+            state, output = openssl_ocsp(SimpleNamespace(folder=tmp_path, url=live), *options)
             assert state == expected, output
             # Without a nonce from storage; with one, one fresh signature.
             assert signatures() == before + (0 if "-no_nonce" in options else 1), options
