@@ -15,7 +15,7 @@ run: install assets translations
 
 test: install-dev assets translations
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

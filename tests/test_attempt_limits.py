@@ -241,7 +241,9 @@ def test_forty_parallel_sms_code_guesses_get_at_most_five_evaluations(live, demo
     client = pending_code(live, "sms")
     wrong = "000000" if sms_code(demo["person"]) != "000000" else "111111"
     statuses = in_parallel(40, lambda _i: client.post("/verify/code", {"code": wrong}))
-    assert set(statuses) == {400, 429}
+    # Where the five compared tries truly run at once (PostgreSQL), each may already see the
+    # code used up when it tells how many are left: then all forty say "too many".
+    assert 429 in statuses and set(statuses) <= {400, 429}
     assert pin_evaluations(demo["person"]) == verification.CODE_TRIES
 
 
