@@ -111,9 +111,10 @@ def tab_to(page, selector: str, limit: int = 60) -> None:
     raise AssertionError(f"{selector} cannot be reached with Tab")
 
 
-def submit(page, javascript: bool):
-    """Press the form's main button; with htmx, wait for the swap or the redirect."""
-    page.locator("main form button[type=submit]").first.click()
+def submit(page, javascript: bool, button: str = "main form button[type=submit]"):
+    """Press the form's main button (or `button`); with htmx, wait for the swap or the
+    redirect."""
+    page.locator(button).first.click()
     page.wait_for_load_state()
     if javascript:
         page.wait_for_function("() => !document.querySelector('.htmx-request')")

@@ -36,7 +36,9 @@ def confirm_with_code(page, demo, javascript, check, what, by_sms=False):
     check(page, f"{what}: code")
     if by_sms:
         clock.advance(timedelta(seconds=31))          # a new SMS only 30 s after the last
-        page.locator("main form button.button--secondary").click()   # text message instead
+        # A text message instead: its answer must be in before the code is typed, or the
+        # late swap replaces the page the wrong code's error is on.
+        submit(page, javascript, "main form button.button--secondary")
         page.wait_for_url("**/code")
         page.fill("#code", "000000" if sms_code(demo["person"]) != "000000" else "111111")
         submit(page, javascript)
