@@ -37,6 +37,23 @@ def _instance_secret(instance: Path, name: str, size: int = 32) -> bytes:
     return path.read_bytes()
 
 
+def _master_key(env, instance: Path) -> bytes:
+    """The key every service secret is derived from: `CERTCENTER_MASTER_KEY` (64 hex digits),
+    which several hosts of one site must share, or else one generated into the instance
+    folder."""
+    given = env.get("CERTCENTER_MASTER_KEY")
+    if given is None:
+        return _instance_secret(instance, "master.key")
+    try:
+        key = bytes.fromhex(given.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise RuntimeError("CERTCENTER_MASTER_KEY must be 64 hex digits (32 random bytes), "
+                           "e.g. from `openssl rand -hex 32`")
+    return key
+
+
 def load_config(overrides: dict | None = None) -> dict:
     env = {**os.environ, **(overrides or {})}
     instance = Path(env.get("CERTCENTER_INSTANCE", "instance")).resolve()
@@ -59,7 +76,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "BASE_URL": base_url,
         "DATABASE_URL": env.get("DATABASE_URL", f"sqlite:///{instance / 'certcenter.db'}"),
         "SECRET_KEY": env.get("SECRET_KEY") or _instance_secret(instance, "secret_key").hex(),
-        "MASTER_KEY": _instance_secret(instance, "master.key"),
+        "MASTER_KEY": _master_key(env, instance),
         "CA_PASSPHRASE": (passphrase.encode() if passphrase
                           else _instance_secret(instance, "ca-passphrase").hex().encode()),
         "POLICY_ARC": env.get("CERTCENTER_POLICY_ARC", DEFAULT_POLICY_ARC),

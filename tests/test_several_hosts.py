@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -39,8 +40,12 @@ def hosts(tmp_path, ca_template, database):
     base URLs. The test process reaches the same database directly."""
     application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1", **database)
     db.connect(reuse_if_open=True)
-    env = {**os.environ, "CERTCENTER_INSTANCE": str(application.instance_path),
-           "CERTCENTER_OPS": "1", "CERTCENTER_DEMO": "1", **database}
+    instance = Path(application.instance_path)
+    # The instance secrets from the environment, as a site of several hosts sets them.
+    env = {**os.environ, "CERTCENTER_INSTANCE": str(instance),
+           "CERTCENTER_OPS": "1", "CERTCENTER_DEMO": "1", **database,
+           "CERTCENTER_MASTER_KEY": (instance / "master.key").read_bytes().hex(),
+           "SECRET_KEY": (instance / "secret_key").read_bytes().hex()}
     if not database:
         env.pop("DATABASE_URL", None)        # SQLite in the instance folder
     servers, urls = [], []
@@ -174,3 +179,17 @@ def test_two_hosts_issue_and_revoke_at_once_on_one_database(hosts):
             assert _ocsp_status(base, cert, keys.issuing_cert) == ocsp.OCSPCertStatus.GOOD
     assert AuditEvent.select().where(AuditEvent.action == "certificate.revoke").count() == REVOKED
     assert audit.verify_chain() is None
+
+
+def test_the_master_key_comes_from_the_environment_when_given(tmp_path):
+    from app import create_app
+    from services import settings
+    key = bytes(range(32))
+    create_app({"CERTCENTER_INSTANCE": str(tmp_path / "a"), "TESTING": True,
+                "CERTCENTER_MASTER_KEY": key.hex().upper()})
+    assert settings.current().master_key == key
+    assert not (tmp_path / "a" / "master.key").exists()
+    for wrong in ("", "00" * 31, "zz" * 32):
+        with pytest.raises(RuntimeError, match="64 hex digits"):
+            create_app({"CERTCENTER_INSTANCE": str(tmp_path / "b"), "TESTING": True,
+                        "CERTCENTER_MASTER_KEY": wrong})
