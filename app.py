@@ -19,7 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from models import db, open_database
 from models.migrations import upgrade
 from pki.profile import DEFAULT_POLICY_ARC
-from services import settings, status
+from services import ca_store, settings, status, trust
 from services.i18n import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS_DIR
 
 ONE_YEAR = 365 * 24 * 3600
@@ -161,6 +161,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     open_database(app.config["DATABASE_URL"])
     with db.connection_context():
         upgrade()
+        ca_store.adopt_folder()
+        trust.adopt_folder()
         status.publish_lost_changes()
 
     Babel(app, locale_selector=select_language)

@@ -6,8 +6,10 @@ so that it measures the code as deployed, and exports the CA material in the pla
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -50,8 +52,8 @@ class Instance:
 
     def key(self, part: str):
         """The decrypted private key of `part` (issuing, ocsp; file backend)."""
-        return serialization.load_pem_private_key(
-            (self.folder / "ca" / f"{part}.key").read_bytes(), self.passphrase)
+        return serialization.load_pem_private_key(ca_file(self.folder, f"{part}.key"),
+                                                  self.passphrase)
 
     def write_plain_key(self, part: str, path: Path) -> Path:
         """The key as unencrypted PKCS#8 PEM (mode 0600), for openssl."""
@@ -64,16 +66,22 @@ class Instance:
         return path
 
 
+def ca_file(instance: Path, name: str) -> bytes:
+    """What the CA keeps under `name` (services.ca_store), from the instance's SQLite file."""
+    with contextlib.closing(sqlite3.connect(instance / "certcenter.db")) as database:
+        (data,) = database.execute("SELECT data FROM ca_file WHERE name = ?", (name,)).fetchone()
+    return data
+
+
 def make_instance(folder: Path) -> Instance:
     """`ca init` in a fresh instance folder."""
     flask(folder, "ca", "init", "--root-out", str(folder / "root-ca"), "--new-root-passphrase")
-    ca = folder / "ca"
     # app.load_config: without CERTCENTER_CA_PASSPHRASE the passphrase is the hex text of
     # the generated instance file `ca-passphrase`.
     passphrase = (folder / "ca-passphrase").read_bytes().hex().encode()
     return Instance(folder,
-                    x509.load_pem_x509_certificate((ca / "issuing.crt").read_bytes()),
-                    x509.load_pem_x509_certificate((ca / "ocsp.crt").read_bytes()),
+                    x509.load_pem_x509_certificate(ca_file(folder, "issuing.crt")),
+                    x509.load_pem_x509_certificate(ca_file(folder, "ocsp.crt")),
                     passphrase)
 
 

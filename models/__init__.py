@@ -9,6 +9,7 @@ from models.tables import (  # noqa: F401
     AttemptCounter,
     AuditCheckpoint,
     AuditEvent,
+    CaFile,
     CaParameter,
     Certificate,
     CertificateRequest,
@@ -25,5 +26,6 @@ from models.tables import (  # noqa: F401
     SerialReservation,
     SigningTally,
     Transfer,
+    TrustCertificate,
     UnpublishedChange,
 )

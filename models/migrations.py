@@ -7,6 +7,7 @@ from models.db import db
 from models.tables import (
     ALL_TABLES,
     AuditCheckpoint,
+    CaFile,
     CaParameter,
     Certificate,
     Crl,
@@ -18,6 +19,7 @@ from models.tables import (
     SerialReservation,
     SigningTally,
     Transfer,
+    TrustCertificate,
     UnpublishedChange,
 )
 
@@ -133,6 +135,12 @@ def _v14_ocsp_response(database):
     database.create_tables([OcspResponse])
 
 
+def _v15_shared_ca(database):
+    # The files of <instance>/ca and <instance>/trust move in when the app next starts
+    # (services.ca_store.adopt_folder, services.trust.adopt_folder).
+    database.create_tables([CaFile, TrustCertificate])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -162,6 +170,8 @@ MIGRATIONS = [
          "unpublishedchange (databases without the setting get 16 partitions)",
      _v13_crl_partitions),
     (14, "ocsp_response: pre-signed OCSP answers, served as stored", _v14_ocsp_response),
+    (15, "ca_file and trust_certificate: the CA and the trust anchors in the database, which "
+         "every host shares, instead of one host's instance folder", _v15_shared_ca),
 ]
 
 

@@ -313,7 +313,33 @@ class OcspResponse(BaseModel):
         indexes = ((("serial", "hash_algorithm"), True),)
 
 
+class CaFile(BaseModel):
+    """What the online CA keeps, shared by every host, under the names its files had in the
+    instance folder before (services.ca_store): the CA certificates, the online keys (PKCS#8
+    encrypted under the CA passphrase) or their CKA_IDs in the token, the root's CRL and its
+    pre-signed answers. `version` rises with each write: processes reload what changed."""
+    name = CharField(primary_key=True)            # issuing.crt, ocsp.key, root-ocsp/<serial>-sha1.der
+    data = BlobField()
+    version = IntegerField(default=1)
+    changed_at = DateTimeField()
+
+    class Meta:
+        table_name = "ca_file"
+
+
+class TrustCertificate(BaseModel):
+    """Other institutions' CA certificates (services.trust): trust anchors, and intermediates
+    that help build a path to one."""
+    fingerprint = CharField(primary_key=True, max_length=64)   # SHA-256, hex
+    kind = CharField()                            # root | intermediate
+    der = BlobField()
+    added_at = DateTimeField()
+
+    class Meta:
+        table_name = "trust_certificate"
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
               UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator,
-              SecondApproval, CaParameter, OcspResponse]
+              SecondApproval, CaParameter, OcspResponse, CaFile, TrustCertificate]

@@ -40,7 +40,7 @@ def overview() -> Overview:
     config = settings.current()
     backend = (f"pkcs11: token {config.pkcs11['token']!r} via {config.pkcs11['module']}"
                if ca_store.backend() == "pkcs11"
-               else f"file: encrypted PKCS#8 in {ca_store.folder()}")
+               else "file: encrypted PKCS#8 in the database")
     return Overview(
         backend=backend,
         certificates=[CaCertificate(role, cert.subject.rfc4514_string(), pki_ca.fingerprint(cert),

@@ -1,18 +1,26 @@
-"""The online CA in the instance folder's `ca/`: the CA certificates, the issuing CA's and OCSP
-signer's keys (encrypted PKCS#8 files, or references to keys in a PKCS#11 token), and what the
-offline root signed at its last ceremony (its CRL and pre-signed OCSP answers). Loaded once per
-process. The root's key is never here: services.ceremony reads it from where the operator keeps it.
+"""The online CA, kept in the database so that every host shares it (table ca_file), under the
+names its files had in `<instance>/ca/` before: the CA certificates, the issuing CA's and OCSP
+signer's keys (encrypted PKCS#8, or references to keys in a PKCS#11 token), and what the
+offline root signed at its last ceremony (its CRL and pre-signed OCSP answers). The root's key
+is never here: services.ceremony reads it from where the operator keeps it.
 
     root.crt  issuing.crt  ocsp.crt            the chain and the OCSP responder certificate
     issuing.key  ocsp.key                      file backend: PKCS#8 under the CA passphrase
     issuing.p11  ocsp.p11                      PKCS#11 backend: the key's CKA_ID, in hex
+    root.key                                   a root not yet moved offline (`ca move-root-out`)
     root.crl                                   the root's CRL (ARL), DER
     root-issued/<serial>.crt                   every certificate the root signed
     root-ocsp/<serial>-<sha1|sha256>.der       the root's pre-signed OCSP answer for each
+
+Each process keeps what it loaded, and looks at the versions of the rows it loaded at most once
+every FRESH_FOR seconds (OCSP asks on every request): what another host changed is in use here
+within that time, what this process changed at once.
 """
 import atexit
 import functools
+import logging
 import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -23,7 +31,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from models import SigningTally, db
+from models import CaFile, SigningTally, db
+from models.db import one_at_a_time
 from pki import ca as pki_ca
 from pki import files as pki_files
 from pki import ocsp as pki_ocsp
@@ -33,10 +42,38 @@ from services import clock, settings
 from services.errors import DomainError
 
 ONLINE_KEYS = ("issuing", "ocsp")
+CHAIN = ("root.crt", "issuing.crt", "ocsp.crt")
+# What load_ca, ocsp_signer_id and root_answer are built from.
+WATCHED = (*CHAIN, "issuing.key", "ocsp.key", "issuing.p11", "ocsp.p11", "root.crl")
+FRESH_FOR = 1.0        # seconds; a new OCSP signer is valid at once, the old one for days yet
+
+log = logging.getLogger(__name__)
 
 
-def folder() -> Path:
-    return settings.current().instance / "ca"
+def read(name: str) -> bytes | None:
+    data = CaFile.select(CaFile.data).where(CaFile.name == name).scalar()
+    return None if data is None else bytes(data)
+
+
+def names(prefix: str) -> list[str]:
+    """The names under a folder of the old layout (`root-ocsp/`), sorted."""
+    return [name for (name,) in CaFile.select(CaFile.name)
+            .where(CaFile.name.startswith(prefix)).order_by(CaFile.name).tuples()]
+
+
+def write(name: str, data: bytes) -> None:
+    now = clock.now()
+    (CaFile.insert(name=name, data=data, version=1, changed_at=now)
+     .on_conflict(conflict_target=[CaFile.name],
+                  update={CaFile.data: data, CaFile.version: CaFile.version + 1,
+                          CaFile.changed_at: now})
+     .execute())
+    _seen.clear()
+
+
+def delete(name: str) -> None:
+    CaFile.delete().where(CaFile.name == name).execute()
+    _seen.clear()
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -54,8 +91,57 @@ def write_public(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
+def shred(path: Path) -> None:
+    """Overwrite, then remove: an encrypted key leaves no copy in the instance folder (as far
+    as the file system lets a file be overwritten in place)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.write(os.urandom(size))
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.unlink()
+
+
 def exists() -> bool:
-    return all((folder() / f"{part}.crt").exists() for part in ("root", *ONLINE_KEYS))
+    return CaFile.select().where(CaFile.name.in_(CHAIN)).count() == len(CHAIN)
+
+
+_seen: dict = {}         # "versions": {name: version} of WATCHED, "at": when they were read
+
+
+def _versions() -> dict[str, int]:
+    now = time.monotonic()
+    if not _seen or now - _seen["at"] >= FRESH_FOR:
+        found = dict(CaFile.select(CaFile.name, CaFile.version)
+                     .where(CaFile.name.in_(WATCHED)).tuples())
+        _seen.update(versions=found, at=now)
+    return _seen["versions"]
+
+
+def adopt_folder() -> int:
+    """Move the CA of an instance made before it lived in the database (`<instance>/ca/`) in,
+    on the first start after the upgrade, then remove the folder (its keys overwritten first):
+    from then on the database is the only copy. A folder beside a database that already holds
+    a CA is left alone, with a warning. Returns the number of files moved in."""
+    old = settings.current().instance / "ca"
+    if not old.is_dir():
+        return 0
+    from services import audit
+    files = sorted(path for path in old.rglob("*")
+                   if path.is_file() and not path.name.endswith(".new"))
+    with one_at_a_time("ca-adopt"), db.atomic():
+        if exists():
+            log.warning("%s is not read: the database holds the CA", old)
+            return 0
+        for path in files:
+            write(path.relative_to(old).as_posix(), path.read_bytes())
+        audit.record("system", "ca.adopt", str(old), files=len(files))
+    for path in files:
+        if path.suffix == ".key":
+            shred(path)
+    shutil.rmtree(old)
+    forget_ca()
+    return len(files)
 
 
 def backend() -> str:
@@ -82,61 +168,49 @@ def new_key(role: str) -> pki_signer.Signer:
 
 
 def store_key(role: str, signer: pki_signer.Signer) -> None:
-    """Record where `signer` is: its encrypted file, or its CKA_ID in the token."""
-    if isinstance(signer, pki_signer.Pkcs11Signer):
-        write_public(folder() / f"{role}.p11", signer.cka_id.hex().encode() + b"\n")
-        (folder() / f"{role}.key").unlink(missing_ok=True)
-    else:
-        write_private(folder() / f"{role}.key", signer.encrypted_pem(settings.current().ca_passphrase))
-        (folder() / f"{role}.p11").unlink(missing_ok=True)
+    """Record where `signer` is: its encrypted PKCS#8, or its CKA_ID in the token."""
+    with db.atomic():
+        if isinstance(signer, pki_signer.Pkcs11Signer):
+            write(f"{role}.p11", signer.cka_id.hex().encode() + b"\n")
+            delete(f"{role}.key")
+        else:
+            write(f"{role}.key", signer.encrypted_pem(settings.current().ca_passphrase))
+            delete(f"{role}.p11")
 
 
 def _load_key(role: str) -> pki_signer.Signer:
-    reference = folder() / f"{role}.p11"
-    if reference.exists():
+    reference = read(f"{role}.p11")
+    if reference is not None:
         if backend() != "pkcs11":
             raise DomainError("ca_token_unconfigured", status=503)
-        return token().find(bytes.fromhex(reference.read_text().strip()))
-    return pki_signer.FileSigner.load((folder() / f"{role}.key").read_bytes(),
-                                      settings.current().ca_passphrase)
+        return token().find(bytes.fromhex(reference.decode().strip()))
+    return pki_signer.FileSigner.load(read(f"{role}.key"), settings.current().ca_passphrase)
 
 
 def store_certificate(role: str, cert: x509.Certificate) -> None:
-    """Write a CA certificate. Readers key their cache on ocsp.crt: write it after its key."""
-    write_public(folder() / f"{role}.crt", pki_files.cert_pem(cert))
+    write(f"{role}.crt", pki_files.cert_pem(cert))
 
 
 def load_ca() -> pki_ca.CaKeys:
-    """The online CA, loaded once per process and again when the OCSP signer or the issuing
-    CA certificate changes (they are re-issued while other worker processes run)."""
-    folder_name, paths = _stamped(settings.current().instance)
-    stamps = []
-    for path in paths:
-        try:
-            stamps.append(os.stat(path).st_mtime_ns)
-        except FileNotFoundError:
-            stamps.append(None)
-    return _load(folder_name, tuple(stamps))
-
-
-@functools.lru_cache(maxsize=4)
-def _stamped(instance: Path) -> tuple[str, tuple[str, ...]]:
-    # Every OCSP request asks load_ca: building the paths cost more than the two stats.
-    ca = instance / "ca"
-    return str(ca), tuple(str(ca / f"{part}.crt") for part in ONLINE_KEYS)
+    """The online CA, loaded once per process and again when a host re-issues the OCSP signer
+    or the issuing CA certificate."""
+    versions = _versions()
+    return _load(tuple(versions.get(name) for name in WATCHED[:-1]))
 
 
 def forget_ca() -> None:
-    """Drop the loaded CA, so the next use reads the files again."""
+    """Drop what was loaded, so the next use reads the database again."""
+    _seen.clear()
     _load.cache_clear()
+    _signer_id.cache_clear()
     _root_answers.cache_clear()
 
 
 @functools.lru_cache(maxsize=1)
-def _load(_folder_name: str, _stamps) -> pki_ca.CaKeys:
+def _load(_versions_of_parts) -> pki_ca.CaKeys:
     if not exists():
         raise DomainError("ca_missing", status=503)
-    certs = {part: x509.load_pem_x509_certificate((folder() / f"{part}.crt").read_bytes())
+    certs = {part: x509.load_pem_x509_certificate(read(f"{part}.crt"))
              for part in ("root", *ONLINE_KEYS)}
     return pki_ca.CaKeys(root_cert=certs["root"], issuing_cert=certs["issuing"],
                          issuing_key=_load_key("issuing"), ocsp_cert=certs["ocsp"],
@@ -168,19 +242,16 @@ def issue_ocsp_signer(issuing_cert: x509.Certificate, issuing_key) -> x509.Certi
 
 def ocsp_signer_id() -> str:
     """SHA-256 of the current OCSP signer certificate, in hex: stored answers name it. Asked
-    on every OCSP request, so it looks at ocsp.crt's time alone, as load_ca does."""
-    path = _stamped(settings.current().instance)[1][ONLINE_KEYS.index("ocsp")]
-    try:
-        stamp = os.stat(path).st_mtime_ns
-    except FileNotFoundError:
+    on every OCSP request, so it looks at the version seen last, as load_ca does."""
+    version = _versions().get("ocsp.crt")
+    if version is None:
         load_ca()                    # says that the CA is missing
-        raise
-    return _signer_id(path, stamp)
+    return _signer_id(version)
 
 
 @functools.lru_cache(maxsize=4)
-def _signer_id(path: str, _stamp) -> str:
-    cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+def _signer_id(_version) -> str:
+    cert = x509.load_pem_x509_certificate(read("ocsp.crt"))
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
@@ -203,9 +274,8 @@ class RootCrl:
 
 def root_crl() -> RootCrl | None:
     """The root's latest CRL, as its last ceremony left it."""
-    try:
-        der = (folder() / "root.crl").read_bytes()
-    except FileNotFoundError:
+    der = read("root.crl")
+    if der is None:
         return None
     crl = x509.load_der_x509_crl(der)
     number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
@@ -214,27 +284,26 @@ def root_crl() -> RootCrl | None:
 
 def root_issued() -> list[x509.Certificate]:
     """Every certificate the root signed (the issuing CA certificates, old and current)."""
-    found = sorted((folder() / "root-issued").glob("*.crt"))
-    return [x509.load_pem_x509_certificate(path.read_bytes()) for path in found]
+    return [x509.load_pem_x509_certificate(read(name)) for name in names("root-issued/")]
 
 
 def root_answer(serial: int, algorithm: str) -> tuple | None:
     """The root's pre-signed OCSP answer about one of its certificates: (DER, thisUpdate,
     nextUpdate), times naive UTC."""
-    try:
-        stamp = (folder() / "root.crl").stat().st_mtime_ns   # a ceremony writes it last
-    except FileNotFoundError:
+    version = _versions().get("root.crl")     # a ceremony writes it last
+    if version is None:
         return None
-    return _root_answers(str(folder()), stamp).get(f"{serial:x}-{algorithm}")
+    return _root_answers(version).get(f"{serial:x}-{algorithm}")
 
 
 @functools.lru_cache(maxsize=1)
-def _root_answers(_folder_name: str, _stamp) -> dict[str, tuple]:
+def _root_answers(_version) -> dict[str, tuple]:
     found = {}
-    for path in (folder() / "root-ocsp").glob("*.der"):
-        der = path.read_bytes()
+    for name, der in (CaFile.select(CaFile.name, CaFile.data)
+                      .where(CaFile.name.startswith("root-ocsp/")).tuples()):
+        der = bytes(der)
         this_update, next_update = pki_ocsp.answer_times(der)
-        found[path.stem] = (der, clock.naive(this_update), clock.naive(next_update))
+        found[Path(name).stem] = (der, clock.naive(this_update), clock.naive(next_update))
     return found
 
 

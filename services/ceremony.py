@@ -8,7 +8,6 @@ parties that check the issuing CA by OCSP get those pre-signed answers; those th
 CRL get the ARL. Nothing the root signs is needed more often than the ARL is renewed.
 """
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +75,7 @@ def init_ca(root_out: Path | None = None, root_passphrase: bytes | None = None,
     now = clock.aware(clock.now())
     root_cert, root = pki_ca.create_root(config.ca_org, now)
     key_path = _write_root_key(Path(root_out), root, root_passphrase, root_cert)
-    ca_store.folder().mkdir(parents=True, exist_ok=True, mode=0o700)
-    ca_store.write_public(ca_store.folder() / "root.crt", pki_files.cert_pem(root_cert))
+    ca_store.write("root.crt", pki_files.cert_pem(root_cert))
     issuing = ca_store.new_key("issuing")
     issuing_cert, _ = pki_ca.create_issuing(config.ca_org, root_cert, root, config.policy_arc,
                                             now, ca_store.urls(), public_key=issuing.public_key())
@@ -110,9 +108,7 @@ def open_root(root_key: Path, passphrase: bytes) -> pki_signer.FileSigner:
 
 
 def _keep_root_issued(cert: x509.Certificate) -> None:
-    kept = ca_store.folder() / "root-issued"
-    kept.mkdir(exist_ok=True, mode=0o700)
-    ca_store.write_public(kept / f"{cert.serial_number:x}.crt", pki_files.cert_pem(cert))
+    ca_store.write(f"root-issued/{cert.serial_number:x}.crt", pki_files.cert_pem(cert))
 
 
 def publish_root_status(root, root_cert: x509.Certificate, days: int = ARL_DAYS) -> ca_store.RootCrl:
@@ -128,8 +124,6 @@ def publish_root_status(root, root_cert: x509.Certificate, days: int = ARL_DAYS)
     findings = pki_lint.lint_crl(crl)
     if findings:
         raise DomainError("lint_failed", status=500, findings="; ".join(findings))
-    answers = ca_store.folder() / "root-ocsp"
-    answers.mkdir(exist_ok=True, mode=0o700)
     for cert in ca_store.root_issued():
         if cert.not_valid_after_utc <= now:
             continue
@@ -138,9 +132,9 @@ def publish_root_status(root, root_cert: x509.Certificate, days: int = ARL_DAYS)
             question = pki_ocsp.OcspQuestion(name_hash, key_hash, cert.serial_number, algorithm, None)
             der = pki_ocsp.build_response(question, pki_ocsp.CertStatus("good"), root_cert, root,
                                           now, next_update)
-            ca_store.write_public(answers / f"{cert.serial_number:x}-{algorithm.name}.der", der)
-    # Last: readers reload the answers when this file changes.
-    ca_store.write_public(ca_store.folder() / "root.crl", crl.public_bytes(Encoding.DER))
+            ca_store.write(f"root-ocsp/{cert.serial_number:x}-{algorithm.name}.der", der)
+    # Last: readers reload the answers when this one changes.
+    ca_store.write("root.crl", crl.public_bytes(Encoding.DER))
     return ca_store.root_crl()
 
 
@@ -181,40 +175,29 @@ def new_issuing(root_key: Path, passphrase: bytes, actor: str = "system") -> x50
 
 def move_root_out(root_out: Path, passphrase: bytes, actor: str = "system") -> Path:
     """Migration of an instance made before the root went offline: the root key leaves the
-    instance folder for `root_out` under a new passphrase, and the issuing CA certificate is
+    CA's storage for `root_out` under a new passphrase, and the issuing CA certificate is
     re-issued with the same key and subject, now naming where its status is published."""
-    online = ca_store.folder() / ROOT_KEY_FILE
-    if not online.exists():
+    online = ca_store.read(ROOT_KEY_FILE)
+    if online is None:
         raise DomainError("root_already_offline")
     try:
-        root = pki_signer.FileSigner.load(online.read_bytes(), settings.current().ca_passphrase)
+        root = pki_signer.FileSigner.load(online, settings.current().ca_passphrase)
     except PkiError:
         raise DomainError("ca_passphrase_incorrect", status=500) from None
     root_cert = ca_store.load_ca().root_cert
     if root.public_key() != root_cert.public_key():
-        raise DomainError("root_key_mismatch", path=str(online))
+        raise DomainError("root_key_mismatch", path=ROOT_KEY_FILE)
     path = _write_root_key(Path(root_out), root, passphrase, root_cert)
     reissue_issuing(root, actor, "ca.move_root_out")
-    _shred(online)
+    ca_store.delete(ROOT_KEY_FILE)
     return path
-
-
-def _shred(path: Path) -> None:
-    """Overwrite, then remove: the encrypted root key leaves no copy in the instance folder
-    (as far as the file system lets a file be overwritten in place)."""
-    size = path.stat().st_size
-    with open(path, "r+b") as handle:
-        handle.write(os.urandom(size))
-        handle.flush()
-        os.fsync(handle.fileno())
-    path.unlink()
 
 
 def root_crl_warning(at=None) -> str | None:
     """What `jobs run` says when the root's CRL needs a ceremony soon (or an online root
     still waits for move-root-out)."""
-    if (ca_store.folder() / ROOT_KEY_FILE).exists():
-        return ("The root CA's key is still in the instance folder: move it out with "
+    if ca_store.read(ROOT_KEY_FILE) is not None:
+        return ("The root CA's key is still online: move it out with "
                 "`flask --app app ca move-root-out --root-out DIR`.")
     published = ca_store.root_crl()
     if published is None:

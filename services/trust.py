@@ -1,22 +1,26 @@
 """Trust anchors, and the path from a customer's certificate up to one, for registering other
-institutions' certificates. Anchors are root CAs only: PEM files in `<instance>/trust/`. CA
-certificates in between come from the upload itself, from the intermediates an operator added
-(kept apart, in `<instance>/trust/intermediates/`), or, when CERTCENTER_FETCH_INTERMEDIATES=1,
-from the certificate's caIssuers URL. Files are named by their SHA-256 fingerprint and added with
-`flask --app app trust add FILE [--as intermediate]`.
+institutions' certificates. Anchors are root CAs only, kept in the database (table
+trust_certificate, shared by every host) by their SHA-256 fingerprint. CA certificates in
+between come from the upload itself, from the intermediates an operator added (kept apart: they
+help build a path, never end one), or, when CERTCENTER_FETCH_INTERMEDIATES=1, from the
+certificate's caIssuers URL. Both are added with `flask --app app trust add FILE [--as
+intermediate]`.
 
 The path is built and checked by cryptography's verifier (RFC 5280): validity at the given time,
 each signature, basicConstraints CA (and keyCertSign) on every CA certificate. Revocation is not
 checked here."""
-from pathlib import Path
+import logging
+import shutil
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
+from peewee import IntegrityError
 
+from models import TrustCertificate, db
 from pki.bundle import is_ca
-from services import audit, ca_issuers, settings
+from services import audit, ca_issuers, clock, settings
 from services.errors import DomainError
 
 ROOT, INTERMEDIATE = "root", "intermediate"
@@ -24,6 +28,7 @@ MAX_DEPTH = 8         # certificates above the customer's; the verifier's own de
 MAX_FETCHES = 3       # caIssuers requests per path: NPKI has one or two CAs below the root
 
 _ANY = Criticality.AGNOSTIC
+log = logging.getLogger(__name__)
 
 
 def _key_cert_sign(_policy, _cert, usage) -> None:
@@ -48,11 +53,6 @@ class NoPath(Exception):
     def __init__(self, issuer_missing: bool):
         super().__init__("issuer missing" if issuer_missing else "untrusted")
         self.issuer_missing = issuer_missing
-
-
-def folder(kind: str = ROOT) -> Path:
-    base = settings.current().instance / "trust"
-    return base if kind == ROOT else base / "intermediates"
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -86,15 +86,10 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 
 def _read(kind: str) -> list[x509.Certificate]:
-    """The certificates in one folder. A file that no longer reads is skipped rather than
-    stopping every registration; `trust list` shows what is in force."""
-    found = []
-    for path in sorted(folder(kind).glob("*.pem")):
-        try:
-            found.append(x509.load_pem_x509_certificate(path.read_bytes()))
-        except ValueError:
-            continue
-    return found
+    """The certificates of one kind, by fingerprint."""
+    return [x509.load_der_x509_certificate(bytes(der)) for (der,) in
+            TrustCertificate.select(TrustCertificate.der).where(TrustCertificate.kind == kind)
+            .order_by(TrustCertificate.fingerprint).tuples()]
 
 
 def anchors() -> list[x509.Certificate]:
@@ -116,17 +111,34 @@ def add(data: bytes, kind: str, actor: str) -> tuple[x509.Certificate, bool]:
         raise DomainError("trust_not_root", issuer=cert.issuer.rfc4514_string())
     if kind == INTERMEDIATE and _self_signed(cert):
         raise DomainError("trust_is_root")
-    target = folder(kind) / f"{fingerprint(cert)}.pem"
-    if target.exists():
+    try:
+        with db.atomic():
+            TrustCertificate.create(fingerprint=fingerprint(cert), kind=kind,
+                                    der=cert.public_bytes(Encoding.DER), added_at=clock.now())
+            audit.record(actor, "trust.add", fingerprint(cert),
+                         subject=cert.subject.rfc4514_string(), kind=kind)
+    except IntegrityError:
+        # There already, as this kind (a root is self-signed, an intermediate is not).
         return cert, False
-    folder(kind).mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Written under a temporary name, then renamed: a reader never sees half a file.
-    partial = target.with_suffix(".tmp")
-    partial.write_bytes(cert.public_bytes(Encoding.PEM))
-    partial.replace(target)
-    audit.record(actor, "trust.add", fingerprint(cert), subject=cert.subject.rfc4514_string(),
-                 kind=kind)
     return cert, True
+
+
+def adopt_folder() -> int:
+    """Move the trust anchors of an instance made before they lived in the database
+    (`<instance>/trust/*.pem`, intermediates in `trust/intermediates/`) in, on the first start
+    after the upgrade, and remove the folder. Returns the number of certificates added."""
+    old = settings.current().instance / "trust"
+    if not old.is_dir():
+        return 0
+    added = 0
+    for kind, folder in ((ROOT, old), (INTERMEDIATE, old / "intermediates")):
+        for path in sorted(folder.glob("*.pem")):
+            try:
+                added += add(path.read_bytes(), kind, "system")[1]
+            except DomainError as error:     # a file that no longer reads was skipped before too
+                log.warning("%s not adopted: %s", path, error.code)
+    shutil.rmtree(old)
+    return added
 
 
 def _lacking_issuer(cert: x509.Certificate, roots: list, known: list) -> x509.Certificate | None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from app import create_app
-from models import Customer, Notification, db
+from models import CaFile, Customer, Notification, db
 from models.tables import ALL_TABLES
 from services import ca_store, ceremony, clock
 from services.notify import text_of
@@ -25,6 +25,7 @@ VECTORS = npki_vector.folder()
 
 
 ROOT_PASSPHRASE = b"correct horse battery staple"
+CA_ROWS: dict = {}        # a CA template folder -> its ca_file rows, copied into each test's database
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 BACKENDS = ("file", "pkcs11")
 # A PostgreSQL server the service, web, CLI and attempt-limit tests run on as well as on SQLite: the URL of a
@@ -145,6 +146,7 @@ def ca_templates(tmp_path_factory):
                               **(hsm or {})})
             with app.app_context(), db.connection_context():
                 ceremony.init_ca(folder.parent / f"{folder.name}-root", ROOT_PASSPHRASE)
+                CA_ROWS[folder] = list(CaFile.select().dicts())
             made[backend] = folder
         return made[backend]
     return template
@@ -176,13 +178,22 @@ def fresh_app(tmp_path, ca_template, **config):
     """An app on a new instance folder holding a copy of the session's CA."""
     instance = tmp_path / "instance"
     instance.mkdir()
-    for name in ("ca", "ca-passphrase", "master.key", "secret_key"):
-        source = ca_template / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, instance / name)
+    for name in ("ca-passphrase", "master.key", "secret_key"):
+        shutil.copy2(ca_template / name, instance / name)
     clock.reset()
     ca_store.forget_ca()
-    return create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
-                       "CERTCENTER_DEMO": "1", **config})
+    app = create_app({"CERTCENTER_INSTANCE": str(instance), "TESTING": True,
+                      "CERTCENTER_DEMO": "1", **config})
+    with db.connection_context():
+        CaFile.insert_many(CA_ROWS[ca_template]).execute()
+    ca_store.forget_ca()
+    return app
+
+
+def remove_ca() -> None:
+    """Leave the test's database without a CA, as before `ca init`."""
+    CaFile.delete().execute()
+    ca_store.forget_ca()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from models.migrations import SchemaVersion, applied_versions, upgrade
 from pki import lint as pki_lint
 from pki.profile import urls_for
 from services import ca_store, clock, issuance, jobs, settings, status
-from tests.conftest import move_clock
+from tests.conftest import move_clock, remove_ca
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
@@ -271,8 +271,7 @@ def test_jobs_refresh_every_partition_before_it_goes_stale(app, demo):
 
 def test_ca_init_chooses_the_partition_count(app, tmp_path):
     runner = app.test_cli_runner()
-    shutil.rmtree(ca_store.folder())
-    ca_store.forget_ca()
+    remove_ca()
     for wrong in ("0", "257"):
         refused = runner.invoke(args=["ca", "init", "--root-out", str(tmp_path / "r"),
                                       "--new-root-passphrase", "--crl-partitions", wrong])

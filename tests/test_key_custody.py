@@ -2,6 +2,7 @@
 passphrase nothing stores), the issuing CA and OCSP signer keys are in files or in a PKCS#11
 token, and the key ceremonies (root CRL, new issuing CA certificate, moving an online root
 out) do what an operator and a relying party expect. Run once per signer backend."""
+import json
 import shutil
 import subprocess
 
@@ -12,13 +13,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509 import ocsp
 
-from models import AuditEvent, Certificate
+from app import create_app
+from models import AuditEvent, Certificate, db
+from pki import ca as pki_ca
 from pki import lint as pki_lint
 from pki import ocsp as pki_ocsp
 from pki import signer as pki_signer
 from pki.errors import PkiError
-from services import audit, ca_store, ceremony, issuance, settings, status
-from tests.conftest import ROOT_PASSPHRASE, move_clock
+from services import audit, ca_store, ceremony, clock, issuance, settings, status, trust
+from tests.conftest import CA_ROWS, ROOT_PASSPHRASE, move_clock, remove_ca
 from tests.test_status import ask, crl_now
 
 pytestmark = pytest.mark.both_backends
@@ -68,7 +71,7 @@ def test_no_private_key_of_the_root_is_in_the_instance(app, root_key, signer_bac
     assert oct(root_key.stat().st_mode & 0o777) == "0o600"
     opened = ceremony.open_root(root_key, ROOT_PASSPHRASE)
     assert opened.public_key() == ca_store.load_ca().root_cert.public_key()
-    online = {p.name for p in (folder / "ca").iterdir()}
+    online = set(ca_store.names(""))
     if signer_backend == "pkcs11":
         assert {"issuing.p11", "ocsp.p11"} <= online and not {"issuing.key", "ocsp.key"} & online
     else:
@@ -259,11 +262,10 @@ def test_new_issuing_keeps_key_and_name_and_old_certificates_keep_verifying(app,
 def test_an_online_root_moves_out_with_one_command(app, root_key, tmp_path):
     # An instance from before: the root key in the instance folder under the CA passphrase,
     # an issuing CA certificate naming nothing, no root CRL.
-    folder = ca_store.folder()
     root = ceremony.open_root(root_key, ROOT_PASSPHRASE)
-    (folder / "root.key").write_bytes(root.encrypted_pem(settings.current().ca_passphrase))
-    (folder / "root.crl").unlink()
-    shutil.rmtree(folder / "root-ocsp")
+    ca_store.write("root.key", root.encrypted_pem(settings.current().ca_passphrase))
+    for name in ["root.crl", *ca_store.names("root-ocsp/")]:
+        ca_store.delete(name)
     before = ca_store.load_ca().issuing_cert
     warned = cli(app, "jobs", "run").output
     assert "move-root-out" in warned, warned
@@ -272,7 +274,7 @@ def test_an_online_root_moves_out_with_one_command(app, root_key, tmp_path):
     result = cli(app, "ca", "move-root-out", "--root-out", str(out),
                  "--root-passphrase-file", passphrase_file(tmp_path, b"a new long passphrase"))
     assert result.exit_code == 0, result.output
-    assert not (folder / "root.key").exists()
+    assert ca_store.read("root.key") is None
     assert ceremony.open_root(out / "root.key", b"a new long passphrase")
     after = ca_store.load_ca().issuing_cert
     assert after.subject == before.subject and after.public_key() == before.public_key()
@@ -286,8 +288,7 @@ def test_an_online_root_moves_out_with_one_command(app, root_key, tmp_path):
 
 
 def test_ca_init_refuses_a_short_root_passphrase_and_an_occupied_folder(app, tmp_path):
-    shutil.rmtree(ca_store.folder())
-    ca_store.forget_ca()
+    remove_ca()
     short = cli(app, "ca", "init", "--root-out", str(tmp_path / "r"),
                 "--root-passphrase-file", passphrase_file(tmp_path, b"short"))
     assert short.exit_code == 1 and "12자 이상이어야 합니다" in short.output
@@ -298,8 +299,7 @@ def test_ca_init_refuses_a_short_root_passphrase_and_an_occupied_folder(app, tmp
     assert ceremony.open_root(tmp_path / "r" / "root.key", shown)
     assert shown not in b"".join(p.read_bytes() for p in app.config["INSTANCE"].rglob("*")
                                  if p.is_file())
-    shutil.rmtree(ca_store.folder())
-    ca_store.forget_ca()
+    remove_ca()
     occupied = cli(app, "ca", "init", "--root-out", str(tmp_path / "r"),
                    "--root-passphrase-file", passphrase_file(tmp_path))
     assert occupied.exit_code == 1 and "이미 루트 키가 있습니다" in occupied.output
@@ -330,7 +330,7 @@ def test_ca_status_shows_backend_key_ids_both_crls_and_signature_counts(app, dem
 
 @pytest.mark.backends("pkcs11")
 def test_a_signing_key_missing_from_the_token_gives_a_503_and_changes_nothing(app, demo):
-    (ca_store.folder() / "issuing.p11").write_text("00" * 16 + "\n")
+    ca_store.write("issuing.p11", b"00" * 16 + b"\n")
     ca_store.forget_ca()
     with pytest.raises(PkiError) as failed:
         issue(demo)
@@ -339,3 +339,44 @@ def test_a_signing_key_missing_from_the_token_gives_a_503_and_changes_nothing(ap
     response = app.test_client().get("/pki/issuing.crl")
     assert response.status_code == 503
     assert "서명할 수 없습니다" in response.get_data(as_text=True)
+
+
+# -- from the instance folder into the database ----------------------------------------------
+
+def test_a_ca_kept_in_the_instance_folder_moves_into_the_database(tmp_path, ca_template,
+                                                                   backend_settings):
+    # An instance as version 14 left it: the CA in ca/, another bank's root in trust/.
+    instance = tmp_path / "instance"
+    for row in CA_ROWS[ca_template]:
+        path = instance / "ca" / row["name"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(row["data"])
+    for name in ("ca-passphrase", "master.key", "secret_key"):
+        shutil.copy2(ca_template / name, instance / name)
+    other_root, _ = pki_ca.create_root("Other Bank", clock.aware(clock.now()))
+    (instance / "trust").mkdir()
+    pem(instance / "trust" / f"{trust.fingerprint(other_root)}.pem", other_root)
+    ca_store.forget_ca()
+    config = {"CERTCENTER_INSTANCE": str(instance), "TESTING": True, **backend_settings}
+
+    app = create_app(config)
+    with db.connection_context():
+        assert set(ca_store.names("")) == {row["name"] for row in CA_ROWS[ca_template]}
+        assert trust.anchors() == [other_root]
+        adopted = AuditEvent.get(AuditEvent.action == "ca.adopt")
+        assert json.loads(adopted.details)["files"] == len(CA_ROWS[ca_template])
+    assert not (instance / "ca").exists() and not (instance / "trust").exists()
+    client = app.test_client()
+    root = ca_store.load_ca().root_cert
+    assert client.get("/pki/root.crt").data == root.public_bytes(serialization.Encoding.DER)
+    assert x509.load_der_x509_crl(client.get("/pki/root.crl").data).is_signature_valid(
+        root.public_key())
+
+    # Started again with a stray folder beside it: the database's CA stays, the folder too.
+    (instance / "ca").mkdir()
+    (instance / "ca" / "root.crt").write_bytes(b"something else")
+    create_app(config)
+    with db.connection_context():
+        assert AuditEvent.select().where(AuditEvent.action == "ca.adopt").count() == 1
+        assert ca_store.load_ca().root_cert == root
+    assert (instance / "ca" / "root.crt").exists()

@@ -1,7 +1,8 @@
-"""Several app hosts on one database (issue 12): two gunicorn servers on two ports share the
-instance's CA and one database, customers issue on either at once and an officer revokes on
-either, and both hosts' OCSP answers see every revocation at once. Runs on SQLite (two
-processes, one file) and, when CERTCENTER_TEST_DATABASE names a server, on PostgreSQL."""
+"""Several app hosts on one database (issue 12): two gunicorn servers on two ports share one
+database (the CA and trust anchors in it) and the secrets in the environment, nothing else;
+customers issue on either at once and an officer revokes on either, and both hosts' OCSP
+answers see every revocation at once. Runs on SQLite (two processes, one file) and, when
+CERTCENTER_TEST_DATABASE names a server, on PostgreSQL."""
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from models import AuditEvent, Certificate, db
+from pki import ca as pki_ca
 from services import audit, ca_store, clock, customers, operators
 from tests.conftest import fresh_app, sms_code
 from tests.test_attempt_limits import Client
@@ -36,25 +38,27 @@ def _free_port() -> int:
 
 @pytest.fixture
 def hosts(tmp_path, ca_template, database):
-    """Two gunicorn servers (2 workers each) on one instance folder and one database; their
-    base URLs. The test process reaches the same database directly."""
+    """Two gunicorn servers (2 workers each) that share one database and the instance secrets
+    from the environment, and nothing else: each has an instance folder of its own, empty.
+    Their base URLs. The test process reaches the same database directly."""
     application = fresh_app(tmp_path, ca_template, CERTCENTER_OPS="1", **database)
     db.connect(reuse_if_open=True)
     instance = Path(application.instance_path)
-    # The instance secrets from the environment, as a site of several hosts sets them.
-    env = {**os.environ, "CERTCENTER_INSTANCE": str(instance),
-           "CERTCENTER_OPS": "1", "CERTCENTER_DEMO": "1", **database,
-           "CERTCENTER_MASTER_KEY": (instance / "master.key").read_bytes().hex(),
-           "SECRET_KEY": (instance / "secret_key").read_bytes().hex()}
-    if not database:
-        env.pop("DATABASE_URL", None)        # SQLite in the instance folder
+    shared = {**os.environ, "CERTCENTER_OPS": "1", "CERTCENTER_DEMO": "1",
+              "DATABASE_URL": database.get("DATABASE_URL",
+                                           f"sqlite:///{instance / 'certcenter.db'}"),
+              "CERTCENTER_MASTER_KEY": (instance / "master.key").read_bytes().hex(),
+              "SECRET_KEY": (instance / "secret_key").read_bytes().hex(),
+              "CERTCENTER_CA_PASSPHRASE": (instance / "ca-passphrase").read_bytes().hex()}
     servers, urls = [], []
-    for _ in range(2):
+    for number in range(2):
         port = _free_port()
+        own = tmp_path / f"host{number}"
         servers.append(subprocess.Popen(
             [str(os.path.join(os.path.dirname(sys.executable), "gunicorn")), "-w", "2",
              "--timeout", "120", "-b", f"127.0.0.1:{port}", "app:create_app()"],
-            env=env, cwd=os.path.dirname(os.path.dirname(__file__)),
+            env={**shared, "CERTCENTER_INSTANCE": str(own)},
+            cwd=os.path.dirname(os.path.dirname(__file__)),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         urls.append(f"http://127.0.0.1:{port}")
     try:
@@ -128,15 +132,19 @@ def _officer(base: str) -> Client:
     return client
 
 
-def _ocsp_status(base: str, cert: x509.Certificate, issuer: x509.Certificate):
+def _ocsp_answer(base: str, cert: x509.Certificate, issuer: x509.Certificate):
     request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
     asked = urllib.request.Request(base + "/ocsp", data=request.public_bytes(
         serialization.Encoding.DER), headers={"Content-Type": "application/ocsp-request"})
     with urllib.request.urlopen(asked, timeout=10) as answer:
-        return ocsp.load_der_ocsp_response(answer.read()).certificate_status
+        return ocsp.load_der_ocsp_response(answer.read())
 
 
-def test_two_hosts_issue_and_revoke_at_once_on_one_database(hosts):
+def _ocsp_status(base: str, cert: x509.Certificate, issuer: x509.Certificate):
+    return _ocsp_answer(base, cert, issuer).certificate_status
+
+
+def test_two_hosts_issue_and_revoke_at_once_on_one_database(hosts, tmp_path):
     people = [_customer(number) for number in range(CUSTOMERS)]
 
     # Forty issuances at once, split across the two hosts.
@@ -179,6 +187,18 @@ def test_two_hosts_issue_and_revoke_at_once_on_one_database(hosts):
             assert _ocsp_status(base, cert, keys.issuing_cert) == ocsp.OCSPCertStatus.GOOD
     assert AuditEvent.select().where(AuditEvent.action == "certificate.revoke").count() == REVOKED
     assert audit.verify_chain() is None
+
+    # A new OCSP signer, made here, signs both hosts' answers within a second or so: the CA
+    # is read from the database, and neither host wrote anything into its own folder.
+    new_signer = ca_store.rotate_ocsp_signer("test")
+    cert = x509.load_der_x509_certificate(bytes(issued[-1].der))
+    for base in hosts:
+        started = time.monotonic()
+        while pki_ca.fingerprint(_ocsp_answer(base, cert, keys.issuing_cert)
+                                 .certificates[0]) != new_signer:
+            assert time.monotonic() - started < 3, f"{base} still signs with the old signer"
+            time.sleep(0.1)
+    assert [list((tmp_path / f"host{n}").iterdir()) for n in range(2)] == [[], []]
 
 
 def test_the_master_key_comes_from_the_environment_when_given(tmp_path):

@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 from models import Certificate, Customer, Download
 from pki import npki
 from services import ca_store, issuance
-from tests.conftest import move_clock
+from tests.conftest import move_clock, remove_ca
 from tests.test_web_support import PASSWORD, cli_refused
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -40,8 +40,7 @@ def cli(app):
 # -- ca, db, jobs -------------------------------------------------------------------------
 
 def test_ca_init_creates_once_then_changes_nothing(app, cli, tmp_path):
-    shutil.rmtree(app.config["INSTANCE"] / "ca")
-    ca_store.forget_ca()
+    remove_ca()
     refused = cli("ca", "init")
     assert refused.exit_code == 1 and "--root-out" in refused.output
     (tmp_path / "passphrase").write_text("a long root passphrase\n")
@@ -49,7 +48,7 @@ def test_ca_init_creates_once_then_changes_nothing(app, cli, tmp_path):
                 "--root-passphrase-file", str(tmp_path / "passphrase"))
     assert first.exit_code == 0, first.output
     assert "Created the CA." in first.output
-    root_pem = (app.config["INSTANCE"] / "ca" / "root.crt").read_bytes()
+    root_pem = ca_store.read("root.crt")
 
     second = cli("ca", "init")
     assert second.exit_code == 0, second.output
@@ -58,7 +57,7 @@ def test_ca_init_creates_once_then_changes_nothing(app, cli, tmp_path):
     assert set(fingerprints) == {"root", "issuing", "ocsp"}
     root = x509.load_pem_x509_certificate(root_pem)
     assert fingerprints["root"] == root.fingerprint(hashes.SHA256()).hex(":").upper()
-    assert (app.config["INSTANCE"] / "ca" / "root.crt").read_bytes() == root_pem
+    assert ca_store.read("root.crt") == root_pem
     assert re.findall(r"SHA-256 \S+", first.output) == re.findall(r"SHA-256 \S+", second.output)
     assert oct((tmp_path / "root-ca" / "root.key").stat().st_mode & 0o777) == "0o600"
     assert not list(app.config["INSTANCE"].rglob("root.key"))
@@ -209,7 +208,8 @@ def test_certs_issue_writes_npki_p12_and_chain_that_openssl_accepts(app, cli, de
 
     cert_pem = tmp_path / "cert.pem"
     cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    root = app.config["INSTANCE"] / "ca" / "root.crt"
+    root = tmp_path / "root.crt"
+    root.write_bytes(ca_store.read("root.crt"))
     verified = subprocess.run(["openssl", "verify", "-CAfile", str(root), "-untrusted",
                                str(chain), str(cert_pem)], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stderr

@@ -162,7 +162,7 @@ def ca_new_issuing(root_key, root_passphrase_file, operator):
 @operator_option
 def ca_move_root_out(root_out, root_passphrase_file, operator):
     """Migration for a CA made before the root went offline: move the root key out of the
-    instance folder and re-issue the issuing CA certificate with the same key and name."""
+    CA's online storage and re-issue the issuing CA certificate with the same key and name."""
     try:
         path = ceremony.move_root_out(Path(root_out), _root_passphrase(root_passphrase_file, True),
                                       actor="operator:" + operator)
@@ -642,7 +642,7 @@ def trust_list():
     found = [(trust.ROOT, cert) for cert in trust.anchors()]
     found += [(trust.INTERMEDIATE, cert) for cert in trust.intermediates()]
     if not found:
-        click.echo(f"No trust anchors in {trust.folder()}.")
+        click.echo("No trust anchors.")
     for kind, cert in found:
         click.echo(f"{kind:12} {cert.subject.rfc4514_string()}")
         click.echo(f"  SHA-256 {trust.fingerprint(cert)}")
