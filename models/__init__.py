@@ -16,6 +16,7 @@ from models.tables import (  # noqa: F401
     Crl,
     Customer,
     Download,
+    EnrolmentCode,
     Notification,
     OcspResponse,
     OneTimeCode,

@@ -11,6 +11,7 @@ from models.tables import (
     CaParameter,
     Certificate,
     Crl,
+    EnrolmentCode,
     OcspResponse,
     Operator,
     RegisteredCertificate,
@@ -141,6 +142,10 @@ def _v15_shared_ca(database):
     database.create_tables([CaFile, TrustCertificate])
 
 
+def _v16_enrolment_codes(database):
+    database.create_tables([EnrolmentCode])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -172,6 +177,8 @@ MIGRATIONS = [
     (14, "ocsp_response: pre-signed OCSP answers, served as stored", _v14_ocsp_response),
     (15, "ca_file and trust_certificate: the CA and the trust anchors in the database, which "
          "every host shares, instead of one host's instance folder", _v15_shared_ca),
+    (16, "enrolment_code: reference numbers and authorisation codes for CMP clients",
+     _v16_enrolment_codes),
 ]
 
 

@@ -339,7 +339,28 @@ class TrustCertificate(BaseModel):
         table_name = "trust_certificate"
 
 
+class EnrolmentCode(BaseModel):
+    """A reference number and authorisation code (참조번호·인가코드) for one certificate of one
+    type, enrolled with the customer's own CMP client (services.enrolment_codes). The code is
+    kept sealed, not hashed: the client proves it by a password-based MAC over its message,
+    which only the code itself can check."""
+    reference = CharField(unique=True, max_length=8)   # 8 digits
+    code_sealed = TextField()                     # AES-GCM under a key from the master key
+    customer = ForeignKeyField(Customer, backref="enrolment_codes", on_delete="CASCADE")
+    cert_type = CharField()
+    made_by = CharField()                         # customer:… or operator:…
+    created_at = DateTimeField()
+    expires_at = DateTimeField()
+    wrong_tries = IntegerField(default=0)
+    used_at = DateTimeField(null=True)
+    voided_at = DateTimeField(null=True)          # too many wrong tries, or a newer pair
+
+    class Meta:
+        table_name = "enrolment_code"
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
               UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator,
-              SecondApproval, CaParameter, OcspResponse, CaFile, TrustCertificate]
+              SecondApproval, CaParameter, OcspResponse, CaFile, TrustCertificate,
+              EnrolmentCode]

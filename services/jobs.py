@@ -14,6 +14,7 @@ from services import (
     checkpoints,
     clock,
     downloads,
+    enrolment_codes,
     notify,
     reminders,
     renewal,
@@ -74,6 +75,10 @@ def tasks(at: dt.datetime) -> list[Task]:
     if count:
         found.append(Task(f"Purge {count} expired transfers.",
                           lambda: f"Purged {transfer.purge()} expired transfers."))
+    count = enrolment_codes.ended_count(at)
+    if count:
+        found.append(Task(f"Purge {count} ended reference numbers.",
+                          lambda: f"Purged {enrolment_codes.purge()} ended reference numbers."))
     # Renewals before reminders: a certificate renewed now gets no reminder.
     found += [_renewal_task(cert) for cert in renewal.auto_renewals_due(at)]
     found += [_reminder_task(item) for item in reminders.due(at)]

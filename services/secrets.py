@@ -57,8 +57,12 @@ def decrypt(purpose: str, token: str) -> bytes | None:
         return None
 
 
+def random_text(alphabet: str, n: int) -> str:
+    return "".join(_random.choice(alphabet) for _ in range(n))
+
+
 def random_digits(n: int) -> str:
-    return "".join(_random.choice("0123456789") for _ in range(n))
+    return random_text("0123456789", n)
 
 
 def random_token() -> str:

@@ -24,6 +24,7 @@ from services import (
     checkpoints,
     clock,
     customers,
+    enrolment_codes,
     files,
     four_eyes,
     issuance,
@@ -698,7 +699,29 @@ def operators_reset(name, operator):
     click.echo(f"New enrolment link for {name}, valid 24 hours:\n  {link}")
 
 
+cmp_cli = AppGroup("cmp", help="Enrolment with the customer's own CMP client.")
+
+
+@cmp_cli.command("authorize")
+@click.option("--customer", "code", required=True)
+@click.option("--type", "type_id", required=True, type=click.Choice(list(CERT_TYPES)))
+@operator_option
+def cmp_authorize(code, type_id, operator):
+    """Give a customer a reference number and authorisation code (참조번호·인가코드) for one
+    certificate of a type, e.g. to finish an interrupted reissue with their own program. A
+    pair given before for the same type stops working."""
+    try:
+        given = enrolment_codes.give(customers.find(code), type_id, "operator:" + operator)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Reference number:   {given.reference}\n"
+               f"Authorisation code: {' '.join(given.code_groups)}   (shown once; typed "
+               "without the spaces)\n"
+               f"For one {type_id} certificate of {code}, until {given.expires_at:%Y-%m-%d %H:%M}Z; "
+               f"{enrolment_codes.MAX_WRONG} wrong tries make it void.")
+
+
 def register_commands(app) -> None:
     for group in (db_cli, ca_cli, customers_cli, demo_cli, requests_cli, certs_cli, ocsp_cli,
-                  files_cli, jobs_cli, trust_cli, audit_cli, operators_cli):
+                  files_cli, jobs_cli, trust_cli, audit_cli, operators_cli, cmp_cli):
         app.cli.add_command(group)

@@ -71,6 +71,9 @@ MESSAGES = {
     "password_mismatch": _l("The passwords do not match. Enter the same password twice"),
     "request_needed": _l("A business certificate needs approval by bank staff first"),
     "request_waiting": _l("Your request is waiting for approval by bank staff"),
+    "enrolment_code_unknown": _l("This reference number is not valid: it was used, it ran "
+                                 "out or it was stopped. Ask for a new one"),
+    "enrolment_code_busy": _l("A reference number could not be made just now. Please try again"),
     "request_exists": _l("You already have a request for this certificate type"),
     "issue_conflict": _l("This certificate was changed at the same time by another request. Start again"),
     "lint_failed": _l("We could not issue the certificate because of a problem on our side. Nothing was changed. Call us"),
