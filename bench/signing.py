@@ -89,7 +89,7 @@ def jobs(signer, root_cert, root, now) -> dict:
 
     issuing, _ = ca.create_issuing("Bench", root_cert, root, profile.DEFAULT_POLICY_ARC, now,
                                    public_key=signer.public_key())
-    responder, _ = ca.create_ocsp_signer("Bench", issuing, signer, now,
+    responder, _ = ca.create_signer("ocsp", "Bench", issuing, signer, now,
                                          public_key=signer.public_key())
     request = profile.EndEntityRequest(
         cert_type=profile.CERT_TYPES["personal-banking"], holder_name="홍길동",

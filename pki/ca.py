@@ -21,13 +21,16 @@ ROOT_KEY_BITS = 3072
 
 @dataclass
 class CaKeys:
-    """What the online CA holds: the certificates of the chain, and signers for the issuing CA
-    and the OCSP responder. The root's key is not among them: it is kept offline."""
+    """What the online CA holds: the certificates of the chain, and signers for the issuing CA,
+    the OCSP responder and the CMP signer (None until a CA made before it had one makes it).
+    The root's key is not among them: it is kept offline."""
     root_cert: x509.Certificate
     issuing_cert: x509.Certificate
     issuing_key: Signer
     ocsp_cert: x509.Certificate
     ocsp_key: Signer
+    cmp_cert: x509.Certificate | None = None
+    cmp_key: Signer | None = None
 
 
 def _name(org: str, cn: str) -> x509.Name:
@@ -110,22 +113,33 @@ def create_issuing(org: str, root_cert: x509.Certificate, root_key, policy_arc: 
     return sign_certificate(builder, root_key), key
 
 
-def create_ocsp_signer(org: str, issuing_cert: x509.Certificate, issuing_key, now: dt.datetime,
-                       days: int = 30, public_key=None):
-    """A short-lived delegated OCSP responder certificate (RFC 6960 4.2.2.2) for a new RSA-2048
-    file key, or for `public_key` (a key in a token); returns (cert, new key or None)."""
+# The issuing CA's delegated signers, each short-lived and re-issued with a new key: the
+# OCSP responder (RFC 6960 4.2.2.2; relying parties need not check its own status, so
+# id-pkix-ocsp-nocheck) and the CMP signer that protects CMP answers not protected by a
+# password-based MAC (id-kp-cmcCA, RFC 6402: it speaks for the CA).
+ID_KP_CMC_CA = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.27")
+SIGNER_ROLES = {
+    "ocsp": ("OCSP Responder", ExtendedKeyUsageOID.OCSP_SIGNING),
+    "cmp": ("CMP Signer", ID_KP_CMC_CA),
+}
+
+
+def create_signer(role: str, org: str, issuing_cert: x509.Certificate, issuing_key,
+                  now: dt.datetime, days: int = 30, public_key=None):
+    """A delegated signer certificate of `role` (SIGNER_ROLES) for a new RSA-2048 file key, or
+    for `public_key` (a key in a token); returns (cert, new key or None)."""
+    name, usage = SIGNER_ROLES[role]
     key = None
     if public_key is None:
         key = FileSigner.generate()
         public_key = key.public_key()
     not_after = min(now + dt.timedelta(days=days), issuing_cert.not_valid_after_utc)
-    builder = (_builder(_name(org, f"{org} OCSP Responder"), issuing_cert.subject, public_key,
-                        now, not_after)
+    builder = (_builder(_name(org, f"{org} {name}"), issuing_cert.subject, public_key, now,
+                        not_after)
                .add_extension(_key_usage(cert_sign=False, digital_signature=True), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]),
-                              critical=False)
-               # Relying parties need not check this signer's own status; it is short-lived instead.
-               .add_extension(x509.OCSPNoCheck(), critical=False))
+               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+    if role == "ocsp":
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
     for ext in key_identifiers(public_key, issuing_cert):
         builder = builder.add_extension(ext, critical=False)
     return sign_certificate(builder, issuing_key), key

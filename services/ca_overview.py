@@ -48,7 +48,9 @@ def overview() -> Overview:
                       for role, cert, key in (
                           ("root", keys.root_cert, "offline"),
                           ("issuing", keys.issuing_cert, keys.issuing_key.key_id),
-                          ("ocsp", keys.ocsp_cert, keys.ocsp_key.key_id))],
+                          ("ocsp", keys.ocsp_cert, keys.ocsp_key.key_id),
+                          ("cmp", keys.cmp_cert, keys.cmp_key and keys.cmp_key.key_id))
+                      if cert is not None],
         root_crl=ca_store.root_crl(), root_warning=ceremony.root_crl_warning(),
         crl_number=crl.number if crl else None, crl_next_update=crl.next_update if crl else None,
         crl_partitions=status.crl_partitions(),

@@ -5,8 +5,9 @@ offline root signed at its last ceremony (its CRL and pre-signed OCSP answers). 
 is never here: services.ceremony reads it from where the operator keeps it.
 
     root.crt  issuing.crt  ocsp.crt            the chain and the OCSP responder certificate
-    issuing.key  ocsp.key                      file backend: PKCS#8 under the CA passphrase
-    issuing.p11  ocsp.p11                      PKCS#11 backend: the key's CKA_ID, in hex
+    cmp.crt                                    the CMP signer (made on first use for older CAs)
+    issuing.key  ocsp.key  cmp.key             file backend: PKCS#8 under the CA passphrase
+    issuing.p11  ocsp.p11  cmp.p11             PKCS#11 backend: the key's CKA_ID, in hex
     root.key                                   a root not yet moved offline (`ca move-root-out`)
     root.crl                                   the root's CRL (ARL), DER
     root-issued/<serial>.crt                   every certificate the root signed
@@ -32,7 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from models import CaFile, SigningTally, db
-from models.db import one_at_a_time
+from models.db import one_at_a_time, wait_turn
 from pki import ca as pki_ca
 from pki import files as pki_files
 from pki import ocsp as pki_ocsp
@@ -41,10 +42,11 @@ from pki.profile import urls_for
 from services import clock, settings
 from services.errors import DomainError
 
-ONLINE_KEYS = ("issuing", "ocsp")
+ONLINE_KEYS = ("issuing", "ocsp", "cmp")
 CHAIN = ("root.crt", "issuing.crt", "ocsp.crt")
 # What load_ca, ocsp_signer_id and root_answer are built from.
-WATCHED = (*CHAIN, "issuing.key", "ocsp.key", "issuing.p11", "ocsp.p11", "root.crl")
+WATCHED = (*CHAIN, "cmp.crt", *(f"{role}.{kind}" for role in ONLINE_KEYS for kind in ("key", "p11")),
+           "root.crl")
 FRESH_FOR = 1.0        # seconds; a new OCSP signer is valid at once, the old one for days yet
 
 log = logging.getLogger(__name__)
@@ -211,31 +213,39 @@ def _load(_versions_of_parts) -> pki_ca.CaKeys:
     if not exists():
         raise DomainError("ca_missing", status=503)
     certs = {part: x509.load_pem_x509_certificate(read(f"{part}.crt"))
-             for part in ("root", *ONLINE_KEYS)}
+             for part in ("root", "issuing", "ocsp")}
+    cmp = read("cmp.crt")
     return pki_ca.CaKeys(root_cert=certs["root"], issuing_cert=certs["issuing"],
                          issuing_key=_load_key("issuing"), ocsp_cert=certs["ocsp"],
-                         ocsp_key=_load_key("ocsp"))
+                         ocsp_key=_load_key("ocsp"),
+                         cmp_cert=cmp and x509.load_pem_x509_certificate(cmp),
+                         cmp_key=cmp and _load_key("cmp"))
 
 
-OCSP_SIGNER_DAYS = 30
-OCSP_RENEW_BEFORE = timedelta(days=7)
+SIGNER_DAYS = 30
+SIGNER_RENEW_BEFORE = timedelta(days=7)
 
 
-def ocsp_signer_due(at=None) -> bool:
-    """Whether the OCSP signer is due to be re-issued at `at` (default now)."""
-    return (load_ca().ocsp_cert.not_valid_after_utc - clock.aware(at or clock.now())
-            < OCSP_RENEW_BEFORE)
+def signer_due(role: str, at=None) -> bool:
+    """Whether the delegated signer of `role` (pki.ca.SIGNER_ROLES) is due to be re-issued at
+    `at` (default now): near its end, or, for a CMP signer of a CA made before there was
+    one, missing."""
+    keys = load_ca()
+    cert = keys.ocsp_cert if role == "ocsp" else keys.cmp_cert
+    return (cert is None or cert.not_valid_after_utc - clock.aware(at or clock.now())
+            < SIGNER_RENEW_BEFORE)
 
 
-def issue_ocsp_signer(issuing_cert: x509.Certificate, issuing_key) -> x509.Certificate:
-    """A new delegated OCSP signer with a new key, signed by the issuing CA and stored."""
-    config = settings.current()
-    signer = new_key("ocsp")
-    cert, _ = pki_ca.create_ocsp_signer(config.ca_org, issuing_cert, issuing_key,
-                                        clock.aware(clock.now()), days=OCSP_SIGNER_DAYS,
-                                        public_key=signer.public_key())
-    store_key("ocsp", signer)
-    store_certificate("ocsp", cert)
+def issue_signer(role: str, issuing_cert: x509.Certificate, issuing_key) -> x509.Certificate:
+    """A new delegated signer of `role` with a new key, signed by the issuing CA and stored
+    with its key in one transaction: no host ever loads one without the other."""
+    signer = new_key(role)
+    cert, _ = pki_ca.create_signer(role, settings.current().ca_org, issuing_cert, issuing_key,
+                                   clock.aware(clock.now()), days=SIGNER_DAYS,
+                                   public_key=signer.public_key())
+    with db.atomic():
+        store_key(role, signer)
+        store_certificate(role, cert)
     forget_ca()
     return cert
 
@@ -255,13 +265,26 @@ def _signer_id(_version) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def rotate_ocsp_signer(actor: str) -> str:
-    """Issue a new delegated OCSP signer; returns its fingerprint."""
+def rotate_signer(role: str, actor: str) -> str:
+    """Issue a new delegated signer of `role`; returns its fingerprint."""
     from services import audit
     keys = load_ca()
-    cert = issue_ocsp_signer(keys.issuing_cert, keys.issuing_key)
-    audit.record(actor, "ocsp_signer.rotate", pki_ca.fingerprint(cert))
+    cert = issue_signer(role, keys.issuing_cert, keys.issuing_key)
+    audit.record(actor, f"{role}_signer.rotate", pki_ca.fingerprint(cert))
     return pki_ca.fingerprint(cert)
+
+
+def cmp_signer() -> tuple[x509.Certificate, pki_signer.Signer]:
+    """The CMP signer's certificate and key, issued on first use for a CA made before there
+    was one (once, however many hosts ask at the same time)."""
+    keys = load_ca()
+    if keys.cmp_cert is None:
+        with db.atomic():
+            wait_turn("cmp-signer")
+            if read("cmp.crt") is None:
+                rotate_signer("cmp", "system")
+        keys = load_ca()
+    return keys.cmp_cert, keys.cmp_key
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ def init_ca(root_out: Path | None = None, root_passphrase: bytes | None = None,
     ca_store.store_key("issuing", issuing)
     ca_store.store_certificate("issuing", issuing_cert)
     _keep_root_issued(issuing_cert)
-    ca_store.issue_ocsp_signer(issuing_cert, issuing)
+    for role in ("ocsp", "cmp"):
+        ca_store.issue_signer(role, issuing_cert, issuing)
     publish_root_status(root, root_cert, arl_days)
     status.set_crl_partitions(crl_partitions)
     fingerprints = _fingerprints()

@@ -92,8 +92,10 @@ def tasks(at: dt.datetime) -> list[Task]:
                           _publish_partitions))
     if None in due:
         found.append(Task("Publish a new CRL.", _publish_crl))
-    if ca_store.ocsp_signer_due(at):
+    if ca_store.signer_due("ocsp", at):
         found.append(Task("Issue a new OCSP signer.", _rotate_ocsp_signer))
+    if ca_store.signer_due("cmp", at):
+        found.append(Task("Issue a new CMP signer.", _rotate_cmp_signer))
     certificates, expired = status.ocsp_refresh_due(at)
     if certificates or expired:
         found.append(Task(f"Sign the OCSP answers of {certificates} certificates and drop "
@@ -145,14 +147,26 @@ def _publish_partitions() -> str | None:
             f"({sum(crl.entries for crl in published)} entries in all).")
 
 
-def _rotate_ocsp_signer() -> str | None:
+def _claim_rotation(role: str) -> bool:
     # One run per signer rotates it: the claim is keyed on the signer being replaced.
-    old = ca_store.load_ca().ocsp_cert
-    if not ca_store.ocsp_signer_due() or not claim_once(f"ocsp-signer:{old.serial_number:x}"):
+    keys = ca_store.load_ca()
+    old = keys.ocsp_cert if role == "ocsp" else keys.cmp_cert
+    return ca_store.signer_due(role) and claim_once(
+        f"{role}-signer:{old.serial_number:x}" if old else f"{role}-signer:first")
+
+
+def _rotate_ocsp_signer() -> str | None:
+    if not _claim_rotation("ocsp"):
         return None
     fingerprint, signed = status.rotate_ocsp_signer(ACTOR)
     return f"New OCSP signer, SHA-256 {fingerprint}; signed the OCSP answers of {signed} " \
         "certificates again."
+
+
+def _rotate_cmp_signer() -> str | None:
+    if not _claim_rotation("cmp"):
+        return None
+    return f"New CMP signer, SHA-256 {ca_store.rotate_signer('cmp', ACTOR)}."
 
 
 def _refresh_ocsp() -> str | None:

@@ -613,5 +613,5 @@ def refresh_ocsp_answers() -> tuple[int, int]:
 def rotate_ocsp_signer(actor: str) -> tuple[str, int]:
     """A new OCSP signer, and every stored answer signed again by it (those of the old one
     are no longer served in any case): (its fingerprint, certificates signed for)."""
-    fingerprint = ca_store.rotate_ocsp_signer(actor)
+    fingerprint = ca_store.rotate_signer("ocsp", actor)
     return fingerprint, refresh_ocsp_answers()[0]

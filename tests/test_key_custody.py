@@ -20,7 +20,7 @@ from pki import lint as pki_lint
 from pki import ocsp as pki_ocsp
 from pki import signer as pki_signer
 from pki.errors import PkiError
-from services import audit, ca_store, ceremony, clock, issuance, settings, status, trust
+from services import audit, ca_store, ceremony, clock, issuance, jobs, settings, status, trust
 from tests.conftest import CA_ROWS, ROOT_PASSPHRASE, move_clock, remove_ca
 from tests.test_status import ask, crl_now
 
@@ -72,17 +72,17 @@ def test_no_private_key_of_the_root_is_in_the_instance(app, root_key, signer_bac
     opened = ceremony.open_root(root_key, ROOT_PASSPHRASE)
     assert opened.public_key() == ca_store.load_ca().root_cert.public_key()
     online = set(ca_store.names(""))
-    if signer_backend == "pkcs11":
-        assert {"issuing.p11", "ocsp.p11"} <= online and not {"issuing.key", "ocsp.key"} & online
-    else:
-        assert {"issuing.key", "ocsp.key"} <= online and not {"issuing.p11", "ocsp.p11"} & online
+    kept, other = (".p11", ".key") if signer_backend == "pkcs11" else (".key", ".p11")
+    assert {role + kept for role in ca_store.ONLINE_KEYS} <= online
+    assert not {role + other for role in ca_store.ONLINE_KEYS} & online
 
 
 @pytest.mark.backends("pkcs11")
 def test_keys_in_the_token_are_sensitive_and_never_extractable(app):
     keys = ca_store.load_ca()
     session = ca_store.token().session()
-    for signer, cert in ((keys.issuing_key, keys.issuing_cert), (keys.ocsp_key, keys.ocsp_cert)):
+    for signer, cert in ((keys.issuing_key, keys.issuing_cert), (keys.ocsp_key, keys.ocsp_cert),
+                         (keys.cmp_key, keys.cmp_cert)):
         private = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=signer.cka_id)
         assert private[pkcs11.Attribute.SENSITIVE] is True
         assert private[pkcs11.Attribute.EXTRACTABLE] is False
@@ -98,10 +98,40 @@ def test_with_the_root_key_moved_away_everything_online_keeps_working(app, demo,
     status.revoke_certificate(record, "key-compromise", actor="test")
     assert ask(record).certificate_status == ocsp.OCSPCertStatus.REVOKED
     assert crl_now().get_revoked_certificate_by_serial_number(int(record.serial, 16))
-    assert ca_store.rotate_ocsp_signer("test")
+    assert ca_store.rotate_signer("ocsp", "test")
     assert ask(record).certificate_status == ocsp.OCSPCertStatus.REVOKED
     assert cli(app, "jobs", "run").exit_code == 0
     shutil.move(tmp_path / "in-the-safe", root_key.parent)
+
+
+# -- the CMP signer ---------------------------------------------------------------------------
+
+def test_the_cmp_signer_speaks_for_the_issuing_ca_and_is_made_when_an_older_ca_lacks_it(app):
+    keys = ca_store.load_ca()
+    cert, signer = ca_store.cmp_signer()
+    assert cert.subject.rfc4514_string() == "CN=CertCenter CMP Signer,O=CertCenter,C=KR"
+    assert cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == \
+        x509.ExtendedKeyUsage([pki_ca.ID_KP_CMC_CA])
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_cert_sign
+    cert.verify_directly_issued_by(keys.issuing_cert)
+    assert signer.public_key() == cert.public_key()
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == ca_store.SIGNER_DAYS
+    assert pki_lint.lint_certificate(cert) == []
+
+    for name in ("cmp.crt", "cmp.key", "cmp.p11"):             # a CA made before CMP
+        ca_store.delete(name)
+    assert ca_store.load_ca().cmp_cert is None
+    planned = [task.plan for task in jobs.tasks(clock.now())]
+    assert "Issue a new CMP signer." in planned
+    ran = cli(app, "jobs", "run").output
+    assert "New CMP signer, SHA-256" in ran
+    made = ca_store.load_ca().cmp_cert
+    assert made is not None and made != cert
+    assert "New CMP signer" not in cli(app, "jobs", "run").output
+    assert AuditEvent.select().where(AuditEvent.action == "cmp_signer.rotate").count() == 1
+    move_clock(days=ca_store.SIGNER_DAYS - 6)
+    assert "New CMP signer, SHA-256" in cli(app, "jobs", "run").output
 
 
 # -- what the issuing CA certificate says, and the answers about it --------------------------

@@ -226,7 +226,7 @@ def test_a_signer_rotation_leaves_nothing_of_the_old_signer_served(app, cert):
 
 def test_answers_of_a_replaced_signer_are_not_served_even_before_jobs_re_sign(app, cert):
     old_der = bytes(stored(cert).der)
-    ca_store.rotate_ocsp_signer("test")        # the signer alone, nothing re-signed
+    ca_store.rotate_signer("ocsp", "test")        # the signer alone, nothing re-signed
     response = post(app.test_client(), question(cert))
     assert response.data != old_der
     assert answer(response).certificates[0] == ca_store.load_ca().ocsp_cert

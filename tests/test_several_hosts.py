@@ -190,7 +190,7 @@ def test_two_hosts_issue_and_revoke_at_once_on_one_database(hosts, tmp_path):
 
     # A new OCSP signer, made here, signs both hosts' answers within a second or so: the CA
     # is read from the database, and neither host wrote anything into its own folder.
-    new_signer = ca_store.rotate_ocsp_signer("test")
+    new_signer = ca_store.rotate_signer("ocsp", "test")
     cert = x509.load_der_x509_certificate(bytes(issued[-1].der))
     for base in hosts:
         started = time.monotonic()

@@ -42,7 +42,7 @@ class Hierarchy:
 
 def hierarchy(root_cert, root_key, now: dt.datetime) -> Hierarchy:
     issuing_cert, issuing_key = ca.create_issuing(ORG, root_cert, root_key, profile.DEFAULT_POLICY_ARC, now)
-    ocsp_cert, ocsp_key = ca.create_ocsp_signer(ORG, issuing_cert, issuing_key, now)
+    ocsp_cert, ocsp_key = ca.create_signer("ocsp", ORG, issuing_cert, issuing_key, now)
     return Hierarchy(root_cert, root_key, issuing_cert, issuing_key, ocsp_cert, ocsp_key)
 
 
