@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import char
+from pyasn1.type import char, namedtype, univ
 from pyasn1_alt_modules import rfc4211, rfc5280, rfc9810
 
 from ..signer import der_tlv
@@ -223,7 +223,7 @@ def _bits(bit_string) -> bytes:
 def _certificate(data: bytes) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise _bad(f"certificate: {exc}") from None
 
 
@@ -261,8 +261,7 @@ def _check_pop(message, public_key, cert_request_der: bytes) -> None:
         raise CmpError("cmp_pop", "badPOP", "the proof of possession does not verify")
 
 
-def _cert_req_messages(body, body_der: bytes) -> CertificateRequest:
-    messages = body.getComponent()
+def _cert_req_messages(messages, body_der: bytes) -> CertificateRequest:
     if len(messages) != 1:
         raise CmpError("cmp_one_request", "badRequest", f"{len(messages)} CertReqMsg (one allowed)")
     message = messages[0]
@@ -288,7 +287,7 @@ def _p10cr(body_der: bytes) -> CertificateRequest:
         csr = x509.load_der_x509_csr(der.value(body_der))
         public_key = csr.public_key()
         valid = csr.is_signature_valid
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         raise CmpError("cmp_csr", "badCertTemplate", f"p10cr: {exc}") from None
     if not valid:
         raise CmpError("cmp_pop", "badPOP", "the PKCS#10 signature does not verify")
@@ -305,8 +304,7 @@ def _reason(extensions) -> x509.ReasonFlags | None:
     return None
 
 
-def _rr(body) -> RevocationRequest:
-    details = body.getComponent()
+def _rr(details) -> RevocationRequest:
     if len(details) != 1:
         raise CmpError("cmp_one_request", "badRequest", f"{len(details)} RevDetails (one allowed)")
     template = details[0]["certDetails"]
@@ -330,9 +328,9 @@ def _text(free_text) -> str:
     return " ".join(str(line) for line in free_text)[:_MAX_TEXT] if free_text.isValue else ""
 
 
-def _cert_conf(body) -> tuple:
+def _cert_conf(statuses) -> tuple:
     confirmations = []
-    for status in body.getComponent():
+    for status in statuses:
         hash_algorithm = None
         if status["hashAlg"].isValue:
             if _oid(status["hashAlg"]) not in HASHES:
@@ -346,9 +344,9 @@ def _cert_conf(body) -> tuple:
     return tuple(confirmations)
 
 
-def _genm(body) -> tuple[tuple, x509.Certificate | None]:
+def _genm(infos) -> tuple[tuple, x509.Certificate | None]:
     names, old_root = [], None
-    for info in body.getComponent():
+    for info in infos:
         oid = str(info["infoType"])
         names.append(INFO_TYPES.get(oid, oid))
         if INFO_TYPES.get(oid) == "rootCaCert" and info["infoValue"].isValue:
@@ -384,36 +382,59 @@ def _parts(data: bytes) -> list[bytes]:
     return parts
 
 
-def _message(data: bytes, header: Header, parts: list[bytes]) -> Request:
-    message = _decode(data, rfc9810.PKIMessage())
-    protection = _protection(message["header"])
+class _Envelope(univ.Sequence):
+    """PKIMessage with header and body left as bytes. The body is decoded on its own, under the
+    one alternative its tag names: pyasn1 spells out the whole expected type in the message of a
+    decoding error, and for all of PKIBody that takes it half a second."""
+    componentType = namedtype.NamedTypes(
+        namedtype.NamedType("header", univ.Any()),
+        namedtype.NamedType("body", univ.Any()),
+        *rfc9810.PKIMessage.componentType.namedTypes[2:],
+    )
+
+
+# PKIBody's alternatives by their tag octet: each is [n] EXPLICIT, so constructed, 0xA0 + n.
+_BODY_ALTERNATIVES = {0xA0 + alternative.asn1Object.tagSet.superTags[-1].tagId: alternative
+                      for alternative in rfc9810.PKIBody.componentType.namedTypes}
+
+
+def _body(body_der: bytes):
+    """(body type, its decoded content)."""
+    alternative = _BODY_ALTERNATIVES.get(body_der[0])
+    if alternative is None:
+        raise _bad("not a PKIBody")
+    if alternative.name not in BODY_TYPES:
+        raise CmpError("cmp_body_type", "badRequest", f"a {alternative.name} body is not a request we answer")
+    return alternative.name, _decode(body_der, alternative.asn1Object)
+
+
+def _message(data: bytes, raw_header, header: Header, parts: list[bytes]) -> Request:
+    message = _decode(data, _Envelope())
+    protection = _protection(raw_header)
     protection_value = _bits(message["protection"]) if message["protection"].isValue else b""
     if (protection is None) != (not protection_value):
         raise CmpError("cmp_protection", "badMessageCheck", "protectionAlg and protection disagree")
     extra_certs = ()
     if message["extraCerts"].isValue:
         extra_certs = tuple(_certificate(der_encoder.encode(cert)) for cert in message["extraCerts"])
-    body = message["body"]
-    body_type = body.getName()
-    if body_type not in BODY_TYPES:
-        raise CmpError("cmp_body_type", "badRequest", f"a {body_type} body is not a request we answer")
-    fields = {}
     body_der = parts[1]
+    body_type, content = _body(body_der)
+    fields = {}
     if body_type in ("ir", "cr", "kur"):
-        fields["certificate_request"] = _cert_req_messages(body, body_der)
+        fields["certificate_request"] = _cert_req_messages(content, body_der)
     elif body_type == "p10cr":
         fields["certificate_request"] = _p10cr(body_der)
     elif body_type == "rr":
-        fields["revocation"] = _rr(body)
+        fields["revocation"] = _rr(content)
     elif body_type == "certConf":
-        fields["confirmations"] = _cert_conf(body)
+        fields["confirmations"] = _cert_conf(content)
     elif body_type == "genm":
-        fields["info_types"], fields["old_root"] = _genm(body)
+        fields["info_types"], fields["old_root"] = _genm(content)
     elif body_type == "error":
-        fields["error"] = _status_info(body.getComponent()["pKIStatusInfo"])
+        fields["error"] = _status_info(content["pKIStatusInfo"])
     return Request(body_type=body_type, header=header, protection=protection,
                    protection_value=protection_value,
-                   protected_part=der_tlv(0x30, parts[0] + parts[1]),
+                   protected_part=der_tlv(0x30, parts[0] + body_der),
                    extra_certs=extra_certs, **fields)
 
 
@@ -435,8 +456,9 @@ def parse_request(data: bytes, max_bytes: int = MAX_REQUEST_BYTES) -> Request:
         raise _bad(f"request of {len(data)} bytes is over {max_bytes}")
     parts = _guarded(_parts, data)
     # The header alone first, so that a refusal of the rest can echo its transaction and nonce.
-    header = _guarded(lambda: _header(_decode(parts[0], rfc9810.PKIHeader())))
-    return _guarded(_message, data, header, parts, header=header)
+    raw_header = _guarded(_decode, parts[0], rfc9810.PKIHeader())
+    header = _guarded(_header, raw_header)
+    return _guarded(_message, data, raw_header, header, parts, header=header)
 
 
 def verify_pbm(request: Request, secret: bytes) -> None:

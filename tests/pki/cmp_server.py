@@ -4,11 +4,14 @@ needs (pairs of reference and code, certificates waiting for certConf, revoked s
 rules of who may do what belong to the services layer, not here."""
 
 import datetime as dt
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pki import ca, cmp, serials
@@ -19,13 +22,44 @@ ID_KP_CMC_CA = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.27")      # RFC 6402 2.10
 CONTENT_TYPE = "application/pkixcmp"                           # RFC 6712 3.4
 
 
-def cmp_signer(keys, now: dt.datetime):
-    """A CMP signer certificate from the issuing CA (digitalSignature, id-kp-cmcCA) and its key."""
-    key = FileSigner.generate()
+REF, CODE = "12345678", "ABCD-EFGH-JKLM"
+
+
+def pem_key(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def pem(*certs) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def openssl_cmp(server, folder, *args, expect_ok=True) -> str:
+    """Run `openssl cmp` against `server` in `folder`; its output (stdout and stderr)."""
+    run = subprocess.run(["openssl", "cmp", "-server", server.url, "-path", "cmp", "-batch",
+                          "-msg_timeout", "20", *args], cwd=folder, capture_output=True, text=True,
+                         timeout=60)
+    assert (run.returncode == 0) == expect_ok, run.stdout + run.stderr
+    return run.stdout + run.stderr
+
+
+@pytest.fixture(scope="session")
+def cmp_signer_pair(live_ca):
+    """(certificate, key) of a CMP signer under the live CA."""
+    return cmp_signer(live_ca, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+
+
+def cmp_signer(keys, now: dt.datetime, public_key=None):
+    """A CMP signer certificate from the issuing CA (digitalSignature, id-kp-cmcCA) for
+    `public_key`, or for a new file key; returns (certificate, new key or None)."""
+    key = None
+    if public_key is None:
+        key = FileSigner.generate()
+        public_key = key.public_key()
     subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CertCenter"),
                          x509.NameAttribute(NameOID.COMMON_NAME, "CertCenter CMP Signer")])
-    builder = _builder(subject, keys.issuing_cert, key.public_key(), now, days=30)
+    builder = _builder(subject, keys.issuing_cert, public_key, now, days=30)
     builder = (builder.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
                                      critical=True)
                .add_extension(x509.ExtendedKeyUsage([ID_KP_CMC_CA]), critical=False))
@@ -45,13 +79,14 @@ class CmpServer:
     """Answers CMP over HTTP on 127.0.0.1 (a free port) until closed."""
 
     def __init__(self, keys, signer_cert, signer_key, implicit_confirm: bool = True):
+        self.secrets: dict[bytes, bytes] = {REF.encode(): CODE.encode()}    # reference -> code
         self.keys, self.signer_cert, self.signer_key = keys, signer_cert, signer_key
         self.implicit_confirm = implicit_confirm
-        self.secrets: dict[bytes, bytes] = {}           # reference number -> authorisation code
         self.pending: dict[bytes, x509.Certificate] = {}  # transactionID -> waiting for certConf
         self.confirmed: list[x509.Certificate] = []
         self.revoked: dict[int, x509.ReasonFlags | None] = {}
         self.seen: list[str] = []                        # body types received, in order
+        self.exchanges: list[tuple[bytes, bytes]] = []   # (request, answer) DER, in order
         self.refusals: list[cmp.CmpError] = []
         server = self
 
@@ -59,6 +94,7 @@ class CmpServer:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 answer = server.answer(body)
+                server.exchanges.append((body, answer))
                 self.send_response(200)
                 self.send_header("Content-Type", CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(answer)))

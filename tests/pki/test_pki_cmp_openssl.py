@@ -2,60 +2,41 @@
 authorisation code (RSA-2048 and P-256, with certConf or implicit confirmation), kur and rr
 signed with the current certificate, genm for the CA certificates, and refusals the client reads."""
 
-import datetime as dt
 import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyasn1.codec.der import decoder, encoder
 from pyasn1_alt_modules import rfc9810
 
-from tests.pki.cmp_server import CmpServer, cmp_signer
-
-REF, CODE = "12345678", "ABCD-EFGH-JKLM"
-
-
-def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _pem(*certs) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
-
-
-@pytest.fixture(scope="module")
-def signer(live_ca):
-    return cmp_signer(live_ca, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+from tests.pki.cmp_server import (
+    CODE,
+    REF,
+    CmpServer,
+    cmp_signer_pair,  # noqa: F401  (a fixture)
+    openssl_cmp,
+    pem,
+    pem_key,
+)
 
 
 @pytest.fixture
-def server(live_ca, signer):
-    server = CmpServer(live_ca, *signer)
-    server.secrets[REF.encode()] = CODE.encode()
+def server(live_ca, cmp_signer_pair):
+    server = CmpServer(live_ca, *cmp_signer_pair)
     yield server
     server.close()
 
 
 @pytest.fixture
 def folder(tmp_path, live_ca):
-    (tmp_path / "root.pem").write_bytes(_pem(live_ca.root_cert))
-    (tmp_path / "issuing.pem").write_bytes(_pem(live_ca.issuing_cert))
+    (tmp_path / "root.pem").write_bytes(pem(live_ca.root_cert))
+    (tmp_path / "issuing.pem").write_bytes(pem(live_ca.issuing_cert))
     return tmp_path
 
 
-def openssl_cmp(server, folder, *args, expect_ok=True):
-    run = subprocess.run(["openssl", "cmp", "-server", server.url, "-path", "cmp", "-batch",
-                          "-msg_timeout", "20", *args], cwd=folder, capture_output=True, text=True,
-                         timeout=60)
-    assert (run.returncode == 0) == expect_ok, run.stdout + run.stderr
-    return run.stdout + run.stderr
-
-
 def _ir(server, folder, key, *extra):
-    (folder / "new.key").write_bytes(_pem_key(key))
+    (folder / "new.key").write_bytes(pem_key(key))
     return openssl_cmp(server, folder, "-cmd", "ir", "-ref", REF, "-secret", f"pass:{CODE}",
                        "-newkey", "new.key", "-subject", "/CN=Hong Gildong", "-certout", "new.pem",
                        "-cacertsout", "capubs.pem", "-out_trusted", "root.pem", "-untrusted",
@@ -95,7 +76,7 @@ def test_implicit_confirmation_not_granted_means_certconf(server, folder):
 
 
 def test_wrong_code_is_refused_with_a_signed_error(server, folder):
-    (folder / "new.key").write_bytes(_pem_key(ec.generate_private_key(ec.SECP256R1())))
+    (folder / "new.key").write_bytes(pem_key(ec.generate_private_key(ec.SECP256R1())))
     out = openssl_cmp(server, folder, "-cmd", "ir", "-ref", REF, "-secret", "pass:WRONG-CODE-000",
                       "-newkey", "new.key", "-subject", "/CN=x", "-certout", "new.pem",
                       "-trusted", "root.pem", "-untrusted", "issuing.pem", expect_ok=False)
@@ -118,7 +99,7 @@ def enrolled(server, folder):
 
 def test_kur_signed_with_the_current_certificate(server, folder, enrolled):
     new_key = ec.generate_private_key(ec.SECP256R1())
-    (folder / "new.key").write_bytes(_pem_key(new_key))
+    (folder / "new.key").write_bytes(pem_key(new_key))
     openssl_cmp(server, folder, "-cmd", "kur", "-cert", "cur.pem", "-key", "cur.key",
                 "-newkey", "new.key", "-certout", "new.pem", "-trusted", "root.pem",
                 "-untrusted", "issuing.pem", "-out_trusted", "root.pem")
