@@ -1,18 +1,12 @@
 """The error every CMP function raises: a PkiError that also carries the PKIFailureInfo bits
 (RFC 4210 5.2.3) the `error` or rejecting reply must name."""
 
+from pyasn1_alt_modules import rfc9810
+
 from ..errors import PkiError
 
-# PKIFailureInfo ::= BIT STRING, in bit order (RFC 4210 5.2.3, RFC 9810 5.2.3).
-FAILURE_BITS = (
-    "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId", "badDataFormat",
-    "wrongAuthority", "incorrectData", "missingTimeStamp", "badPOP", "certRevoked",
-    "certConfirmed", "wrongIntegrity", "badRecipientNonce", "timeNotAvailable",
-    "unacceptedPolicy", "unacceptedExtension", "addInfoNotAvailable", "badSenderNonce",
-    "badCertTemplate", "signerNotTrusted", "transactionIdInUse", "unsupportedVersion",
-    "notAuthorized", "systemUnavail", "systemFailure", "duplicateCertReq",
-)
-
+# PKIFailureInfo's bit names in bit order (RFC 4210 5.2.3, RFC 9810 5.2.3): badAlg, badMessageCheck, …
+FAILURE_BITS = tuple(name for name, _ in sorted(rfc9810.PKIFailureInfo.namedValues.items(), key=lambda item: item[1]))
 
 class CmpError(PkiError):
     """A CMP message refused: `code` is a stable id ("cmp_bad_mac", …), `fail_info` the set of

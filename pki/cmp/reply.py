@@ -41,7 +41,8 @@ _ID_IT_UNSUPPORTED_OIDS = ID_IT + ".7"
 @dataclass
 class Reply:
     """A reply before protection: header (without sender and protection) and body, as pyasn1
-    values, and the certificates to send in extraCerts."""
+    values, and the certificates to send in extraCerts. Protecting it fills in the rest, so a
+    Reply is protected once."""
     header: rfc9810.PKIHeader
     body: rfc9810.PKIBody
     extra_certs: list = field(default_factory=list)
@@ -246,9 +247,10 @@ def _message(reply: Reply, protect) -> bytes:
 
 
 def protect_with_pbm(reply: Reply, secret: bytes, sender: x509.Name, sender_kid: bytes | None) -> bytes:
-    """`reply` as DER, protected by a PBM under `secret` (RFC 4210 5.1.3.1) with a fresh salt,
-    SHA-256 as one-way function and HMAC-SHA256. `sender_kid` names the shared secret (the
-    reference number the client sent)."""
+    """`reply` as DER, protected by a PBM under `secret` (RFC 4210 5.1.3.1): the same shared
+    secret as the request's, under parameters of our own, as the responder may choose (the
+    client verifies with the ones the reply names): a fresh salt, SHA-256 as one-way function,
+    HMAC-SHA256. `sender_kid` names the shared secret (the reference number the client sent)."""
     params = pbm_parameters(os.urandom(REPLY_PBM_SALT_BYTES), SHA256, REPLY_PBM_ITERATIONS, HMAC_SHA256)
     pbm = rfc4211.PBMParameter()
     pbm["salt"] = params.salt

@@ -40,7 +40,6 @@ from .protection import (
 MAX_REQUEST_BYTES = 64 * 1024
 
 BODY_TYPES = ("ir", "cr", "p10cr", "kur", "rr", "certConf", "genm", "pkiconf", "error")
-ENROLMENTS = ("ir", "cr", "p10cr", "kur")
 
 ID_IT = "1.3.6.1.5.5.7.4"
 ID_IT_IMPLICIT_CONFIRM = ID_IT + ".13"
@@ -56,8 +55,6 @@ INFO_TYPES = {
     ID_IT + ".21": "certProfile",
     ID_IT + ".22": "crlStatusList",
 }
-_STATUSES = ("accepted", "grantedWithMods", "rejection", "waiting", "revocationWarning",
-             "revocationNotification", "keyUpdateWarning")
 # CRLReason (RFC 5280 5.3.1) by its ENUMERATED value; 7 is unused.
 _REASONS = dict(enumerate((
     x509.ReasonFlags.unspecified, x509.ReasonFlags.key_compromise, x509.ReasonFlags.ca_compromise,
@@ -316,12 +313,13 @@ def _rr(details) -> RevocationRequest:
 
 def _status_info(info) -> StatusInfo:
     status = int(info["status"])
-    if status not in range(len(_STATUSES)):
+    name = rfc9810.PKIStatus.namedValues.getName(status)
+    if name is None:
         raise _bad(f"PKIStatus {status}")
-    fail_info = frozenset(name for bit, name in enumerate(FAILURE_BITS)
+    fail_info = frozenset(bit_name for bit, bit_name in enumerate(FAILURE_BITS)
                           if info["failInfo"].isValue and bit < len(info["failInfo"])
                           and info["failInfo"][bit])
-    return StatusInfo(status=_STATUSES[status], fail_info=fail_info, text=_text(info["statusString"]))
+    return StatusInfo(status=name, fail_info=fail_info, text=_text(info["statusString"]))
 
 
 def _text(free_text) -> str:

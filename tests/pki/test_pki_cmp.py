@@ -163,6 +163,46 @@ def test_cert_conf_names_the_certificate(corpus):
     assert request.header.recip_nonce == _header(ir_answer)["senderNonce"]
 
 
+def test_cert_conf_with_hash_alg_and_rejection(corpus):
+    cert_der = corpus["cert"].public_bytes(serialization.Encoding.DER)
+
+    def rejected_with_sha512(message):
+        status = message["body"]["certConf"][0]
+        status["certHash"] = hashlib.sha512(cert_der).digest()
+        status["hashAlg"]["algorithm"] = univ.ObjectIdentifier("2.16.840.1.101.3.4.2.3")
+        status["statusInfo"] = _status_info_value(2, 9, "key not mine")
+    request = cmp.parse_request(_edit(_request(corpus, "certConf"), rejected_with_sha512))
+    [confirmation] = request.confirmations
+    assert confirmation.hash_algorithm.name == "sha512" and cmp.confirms(confirmation, corpus["cert"])
+    assert confirmation.status == cmp.StatusInfo("rejection", frozenset({"badPOP"}), "key not mine")
+
+    def md5(message):
+        message["body"]["certConf"][0]["hashAlg"]["algorithm"] = univ.ObjectIdentifier("1.2.840.113549.2.5")
+    _refused(_edit(_request(corpus, "certConf"), md5), "badAlg")
+
+
+def _status_info_value(status: int, bit: int, text: str) -> rfc9810.PKIStatusInfo:
+    info = rfc9810.PKIStatusInfo()
+    info["status"] = status
+    info["statusString"].append(text)
+    info["failInfo"] = rfc9810.PKIFailureInfo(tuple(int(i == bit) for i in range(bit + 1)))
+    return info
+
+
+def test_error_and_pkiconf_from_a_client_read_back(corpus, live_ca):
+    """What our builders write, parse_request reads: the status of an `error`, a pkiConf."""
+    genm = cmp.parse_request(_request(corpus, "genm"))
+    for reply, kind in ((cmp.error_reply(genm.header, {"badRequest", "systemFailure"}, "stop"), "error"),
+                        (cmp.confirm_reply(genm), "pkiconf")):
+        request = cmp.parse_request(cmp.protect_with_pbm(reply, SECRET, live_ca.issuing_cert.subject, b"kid"))
+        assert request.body_type == kind and request.header.recip_nonce == genm.header.sender_nonce
+        cmp.verify_pbm(request, SECRET)
+    assert request.error is None
+    error = cmp.parse_request(cmp.protect_with_pbm(
+        cmp.error_reply(None, {"badRequest", "systemFailure"}, "stop"), SECRET, live_ca.issuing_cert.subject, None))
+    assert error.error == cmp.StatusInfo("rejection", frozenset({"badRequest", "systemFailure"}), "stop")
+
+
 def test_genm(corpus):
     request = cmp.parse_request(_request(corpus, "genm"))
     assert request.info_types == ("caCerts",) and request.old_root is None
