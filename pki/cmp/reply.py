@@ -57,9 +57,12 @@ def _fill(target, source):
     return target
 
 
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def _cmp_certificate(cert: x509.Certificate):
-    return der_decoder.decode(cert.public_bytes(serialization.Encoding.DER),
-                              asn1Spec=rfc9810.CMPCertificate())[0]
+    return der_decoder.decode(_der(cert), asn1Spec=rfc9810.CMPCertificate())[0]
 
 
 def _free_text(text: str):
@@ -178,13 +181,10 @@ def _info(oid: str, value: bytes | None = None) -> rfc9810.InfoTypeAndValue:
     return info
 
 
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
 def genp_reply(request: Request, *, ca_certs=(), root_cert: x509.Certificate | None = None,
                now: dt.datetime | None = None) -> Reply:
-    """The genp answering a genm (RFC 9480 4.3): caCerts with `ca_certs`; rootCaCert with
+    """The genp answering a genm (RFC 9480 4.3): caCerts with `ca_certs` (no value without
+    any, as RFC 9483 4.3.1 says); rootCaCert with
     rootCaKeyUpdate carrying `root_cert` as newWithNew, or no value when the client already has
     it; an empty genm is answered with caCerts. Types we do not answer are listed in
     unsupportedOIDs (RFC 4210 5.3.19.7)."""
@@ -193,7 +193,8 @@ def genp_reply(request: Request, *, ca_certs=(), root_cert: x509.Certificate | N
     unsupported = rfc9810.UnsupportedOIDsValue()
     for name in request.info_types or ("caCerts",):
         if name == "caCerts":
-            content.append(_info(_INFO_OIDS[name], der_tlv(0x30, b"".join(_der(c) for c in ca_certs))))
+            certs = der_tlv(0x30, b"".join(_der(c) for c in ca_certs)) if ca_certs else None
+            content.append(_info(_INFO_OIDS[name], certs))
         elif name == "rootCaCert" and root_cert is not None:
             up_to_date = request.old_root is not None and request.old_root == root_cert
             content.append(_info(_INFO_OIDS["rootCaKeyUpdate"],
