@@ -13,6 +13,7 @@ from models.tables import (  # noqa: F401
     CaParameter,
     Certificate,
     CertificateRequest,
+    CmpTransaction,
     Crl,
     Customer,
     Download,

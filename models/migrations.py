@@ -10,6 +10,7 @@ from models.tables import (
     CaFile,
     CaParameter,
     Certificate,
+    CmpTransaction,
     Crl,
     EnrolmentCode,
     OcspResponse,
@@ -146,6 +147,10 @@ def _v16_enrolment_codes(database):
     database.create_tables([EnrolmentCode])
 
 
+def _v17_cmp_transaction(database):
+    database.create_tables([CmpTransaction])
+
+
 # (version, what it does, step). Append only: a released step never changes.
 MIGRATIONS = [
     (1, "customers, accounts, codes, certificates, requests, downloads, outbox, audit",
@@ -179,6 +184,8 @@ MIGRATIONS = [
          "every host shares, instead of one host's instance folder", _v15_shared_ca),
     (16, "enrolment_code: reference numbers and authorisation codes for CMP clients",
      _v16_enrolment_codes),
+    (17, "cmp_transaction: CMP enrolments waiting for the client's confirmation",
+     _v17_cmp_transaction),
 ]
 
 

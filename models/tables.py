@@ -359,8 +359,26 @@ class EnrolmentCode(BaseModel):
         table_name = "enrolment_code"
 
 
+class CmpTransaction(BaseModel):
+    """A CMP enrolment between its certificate reply and the client's certConf
+    (services.cmp): the certificate is signed and kept with its serial reservation, and is
+    stored as the customer's only when confirmed. One per reference number."""
+    transaction_id = CharField(unique=True)       # the client's transactionID, hex
+    body_type = CharField()                       # ir | cr | p10cr | kur
+    cert_req_id = IntegerField()
+    serial = CharField(max_length=40, unique=True)   # the reservation's
+    enrolment_code = ForeignKeyField(EnrolmentCode, null=True, unique=True, on_delete="SET NULL")
+    renewed = ForeignKeyField(Certificate, null=True)   # kur: the certificate being renewed
+    actor = CharField()
+    created_at = DateTimeField()
+    ended_at = DateTimeField(null=True)           # confirmed, refused by the client, or lapsed
+
+    class Meta:
+        table_name = "cmp_transaction"
+
+
 ALL_TABLES = [Customer, Account, OneTimeCode, AttemptCounter, Certificate, CertificateRequest,
               Download, Notification, AuditEvent, Crl, Transfer, RegisteredCertificate, Reminder,
               UnpublishedChange, AuditCheckpoint, SerialReservation, SigningTally, Operator,
               SecondApproval, CaParameter, OcspResponse, CaFile, TrustCertificate,
-              EnrolmentCode]
+              EnrolmentCode, CmpTransaction]

@@ -16,6 +16,12 @@ def _check_key(csr: x509.CertificateSigningRequest) -> None:
         key = csr.public_key()
     except (ValueError, UnsupportedAlgorithm):
         raise PkiError("csr_weak_key", "unsupported public key") from None
+    check_public_key(key)
+
+
+def check_public_key(key) -> None:
+    """A key a customer brings (in a CSR, or in a CMP request): RSA of 2048 bits or more, or
+    EC on P-256 or P-384; else PkiError csr_weak_key."""
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < _MIN_RSA_BITS:
             raise PkiError("csr_weak_key", f"RSA-{key.key_size}")

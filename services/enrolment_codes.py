@@ -45,10 +45,7 @@ class Given:
 def give(customer: Customer, type_id: str, actor: str) -> Given:
     """A new pair for `customer` to enrol a certificate of `type_id`; any pair given before for
     the same type stops working."""
-    step = issuance.plan(customer, type_id)
-    if step.action in ("request", "waiting"):
-        raise DomainError("request_needed" if step.action == "request" else "request_waiting",
-                          status=409)
+    step = issuance.issuable_plan(customer, type_id)
     now = clock.now()
     code = secrets.random_text(CODE_ALPHABET, CODE_LENGTH)
     for _attempt in range(5):
@@ -83,7 +80,13 @@ def open_pair(reference: str) -> Open:
               .where(EnrolmentCode.reference == reference).first())
     if record is None or record.used_at or record.voided_at or record.expires_at <= clock.now():
         raise DomainError("enrolment_code_unknown", status=401)
-    return Open(record, secrets.decrypt(_SEAL, record.code_sealed))
+    return Open(record, code_of(record))
+
+
+def code_of(record: EnrolmentCode) -> bytes:
+    """The code of a pair however it ended: the rest of a CMP transaction it began is
+    protected under it too."""
+    return secrets.decrypt(_SEAL, record.code_sealed)
 
 
 def wrong_code(pair: Open, actor: str) -> None:

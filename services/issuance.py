@@ -245,6 +245,15 @@ def plan(customer: Customer, type_id: str) -> Plan:
     return Plan(kind, "issue")
 
 
+def issuable_plan(customer: Customer, type_id: str) -> Plan:
+    """The plan, when it is to issue or reissue now; else why not (approval first)."""
+    step = plan(customer, type_id)
+    if step.action in ("request", "waiting"):
+        raise DomainError("request_needed" if step.action == "request" else "request_waiting",
+                          status=409)
+    return step
+
+
 def read_csr(data: bytes) -> x509.CertificateSigningRequest:
     try:
         return pki_csr.load_csr(data)
@@ -288,7 +297,7 @@ def _identity_number(customer: Customer, idn: str) -> str:
     return "".join(c for c in idn if c.isdigit())
 
 
-def _unique_digits(customer: Customer, now) -> str:
+def unique_digits(customer: Customer, now) -> str:
     """0011 + issuance time in KST + 4 random digits, drawn again until the subject CN is
     unused: every certificate gets its own subject."""
     stamp = clock.aware(now).astimezone(KST).strftime("%Y%m%d%H%M%S")
@@ -323,10 +332,7 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
     `offer_downloads` is off, as for the operator CLI) their single-use links. `once` names
     the confirm button's press (services.flows.once).
     """
-    step = plan(customer, type_id)
-    if step.action in ("request", "waiting"):
-        raise DomainError("request_needed" if step.action == "request" else "request_waiting",
-                          status=409)
+    step = issuable_plan(customer, type_id)
     if (password is None) == (csr_der is None):
         raise ValueError("give exactly one of password and csr_der")
     if password is not None:
@@ -340,52 +346,71 @@ def issue_certificate(customer: Customer, type_id: str, *, idn: str, actor: str,
     superseded = []
 
     def store(cert: x509.Certificate) -> Certificate:
-        # Every certificate of the type still in force is superseded: the current one,
-        # and a renewed predecessor still running out its days.
-        superseded.extend(in_force(customer, type_id))
-        if step.current and step.current.id not in {c.id for c in superseded}:
-            raise DomainError("issue_conflict", status=409)
-        for old in superseded:
-            updated = Certificate.update(
-                status="revoked", revoked_at=now, revocation_reason="superseded",
-                status_changed_at=now, current_slot=None).where(
-                (Certificate.id == old.id)
-                & (Certificate.status.in_(["valid", "suspended"]))).execute()
-            if not updated:
-                raise DomainError("issue_conflict", status=409)
-        Certificate.update(current_slot=None).where(
-            Certificate.current_slot == _slot(customer, type_id)).execute()
-        record = store_certificate(cert, customer, type_id,
-                                   key_generated_here=password is not None)
-        for old in superseded:
-            Certificate.update(replaced_by=record).where(Certificate.id == old.id).execute()
-            audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
-                         replaced_by=record.serial)
-            note_change(old)
-        if step.current is not None and step.current.not_after == record.not_after:
-            _carry_on(step.current, record)
-        if step.cert_type.needs_approval:
-            CertificateRequest.update(status="issued", certificate=record).where(
-                (CertificateRequest.customer == customer)
-                & (CertificateRequest.cert_type == type_id)
-                & (CertificateRequest.status == "approved")).execute()
-        audit.record(actor, "certificate.issue", record.serial, customer=customer.code,
-                     cert_type=type_id, reissue=bool(step.current),
-                     key_generated_here=password is not None)
+        record, replaced = store_issued(customer, step, cert, actor,
+                                        key_generated_here=password is not None)
+        superseded.extend(replaced)
         return record
 
     try:
         issued = sign_and_deliver(
-            customer, step.cert_type, public_key, identify_data, now,
-            step.keeps_expiry or clock.naive(validity_end(clock.aware(now))),
-            _unique_digits(customer, now), actor, keys, store=store, once=once,
+            customer, step.cert_type, public_key, identify_data, now, not_after(step, now),
+            unique_digits(customer, now), actor, keys, store=store, once=once,
             offer_downloads=offer_downloads, replaced=step.current)
     except IntegrityError:
         raise DomainError("issue_conflict", status=409) from None
-    if superseded:
-        publish_changes()           # relying parties see the superseded one revoked at once
-        presign_ocsp(*(old.serial for old in superseded))
+    announce_superseded(superseded)
     return issued
+
+
+def not_after(step: Plan, now) -> object:
+    """Where an issue ends: a reissue keeps the expiry already paid for."""
+    return step.keeps_expiry or clock.naive(validity_end(clock.aware(now)))
+
+
+def store_issued(customer: Customer, step: Plan, cert: x509.Certificate, actor: str, *,
+                 key_generated_here: bool) -> tuple[Certificate, list[Certificate]]:
+    """Step 5 of an issue or reissue, inside its transaction: every certificate of the type
+    still in force is superseded (the current one, and a renewed predecessor still running out
+    its days), and `cert` is stored as the current one. Returns (the record, the superseded);
+    announce_superseded tells relying parties once the transaction is committed."""
+    now, type_id = clock.now(), step.cert_type.id
+    superseded = list(in_force(customer, type_id))
+    if step.current and step.current.id not in {c.id for c in superseded}:
+        raise DomainError("issue_conflict", status=409)
+    for old in superseded:
+        updated = Certificate.update(
+            status="revoked", revoked_at=now, revocation_reason="superseded",
+            status_changed_at=now, current_slot=None).where(
+            (Certificate.id == old.id)
+            & (Certificate.status.in_(["valid", "suspended"]))).execute()
+        if not updated:
+            raise DomainError("issue_conflict", status=409)
+    Certificate.update(current_slot=None).where(
+        Certificate.current_slot == _slot(customer, type_id)).execute()
+    record = store_certificate(cert, customer, type_id, key_generated_here=key_generated_here)
+    for old in superseded:
+        Certificate.update(replaced_by=record).where(Certificate.id == old.id).execute()
+        audit.record(actor, "certificate.revoke", old.serial, reason="superseded",
+                     replaced_by=record.serial)
+        note_change(old)
+    if step.current is not None and step.current.not_after == record.not_after:
+        _carry_on(step.current, record)
+    if step.cert_type.needs_approval:
+        CertificateRequest.update(status="issued", certificate=record).where(
+            (CertificateRequest.customer == customer)
+            & (CertificateRequest.cert_type == type_id)
+            & (CertificateRequest.status == "approved")).execute()
+    audit.record(actor, "certificate.issue", record.serial, customer=customer.code,
+                 cert_type=type_id, reissue=bool(step.current),
+                 key_generated_here=key_generated_here)
+    return record, superseded
+
+
+def announce_superseded(superseded: list[Certificate]) -> None:
+    """After the transaction: relying parties see the superseded certificates revoked at once."""
+    if superseded:
+        publish_changes()
+        presign_ocsp(*(old.serial for old in superseded))
 
 
 def sign_and_deliver(customer: Customer, kind: CertType, public_key,

@@ -129,7 +129,7 @@ def open_held_key(sealed: str | None) -> issuance.KeyFiles | None:
     return issuance.KeyFiles(key, held["password"], signpri if held["npki"] else None)
 
 
-def _claim(cert: Certificate, automatic: bool) -> None:
+def claim(cert: Certificate, automatic: bool) -> None:
     """Mark the certificate as being renewed, unless it is renewed or being renewed (or, for
     an automatic renewal, no longer set to renew automatically): two renewals at once stop
     here, before the CA key signs anything."""
@@ -146,12 +146,12 @@ def _claim(cert: Certificate, automatic: bool) -> None:
         raise DomainError("renew_conflict", status=409)
 
 
-def _release(cert: Certificate) -> None:
+def release(cert: Certificate) -> None:
     with db.atomic():
         Certificate.update(renewal_started_at=None).where(Certificate.id == cert.id).execute()
 
 
-def _unique_digits(cert: x509.Certificate) -> str:
+def kept_unique_digits(cert: x509.Certificate) -> str:
     """The digits after "()" in the old CN: the renewed certificate keeps its subject, so
     banking programs find it in the same NPKI folder."""
     common_name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
@@ -182,44 +182,58 @@ def renew_certificate(old: Certificate, actor: str, *, new_password: str | None 
         keys, public_key = held or issuance.KeyFiles(), old_x509.public_key()
         if held is not None and not bundle.key_matches(held.private_key, old_x509):
             raise DomainError("key_mismatch")
-        try:
-            found = npki.read_identify_data(old_x509)
-        except PkiError:
-            found = None
-        # Same key, same randomNum, same person: the VID stays; the name is today's.
-        identify_data = npki.identify_data(customer.name, found[1]) if found else None
+        identify_data = kept_identify_data(customer, old_x509)
 
     def store(cert: x509.Certificate) -> Certificate:
-        Certificate.update(current_slot=None).where(Certificate.id == old.id).execute()
-        record = issuance.store_certificate(cert, customer, old.cert_type,
-                                            key_generated_here=new_password is not None)
-        record.auto_renew_days = auto_renew_days
-        record.save()
-        # Revoked or suspended while it was being signed: no successor for it.
-        moved = Certificate.update(replaced_by=record, renewal_started_at=None,
-                                   auto_renew_days=None).where(
-            (Certificate.id == old.id) & Certificate.replaced_by.is_null()
-            & (Certificate.status == "valid")).execute()
-        if not moved:
-            raise refusal(Certificate.get_by_id(old.id)) or DomainError("renew_conflict",
-                                                                        status=409)
-        audit.record(actor, "certificate.renew", record.serial, renewed=old.serial,
-                     customer=customer.code, same_key=new_password is None,
-                     auto_renew_days=auto_renew_days)
-        return record
+        return store_renewal(old, cert, actor, key_generated_here=new_password is not None,
+                             auto_renew_days=auto_renew_days)
 
-    _claim(old, automatic)
+    claim(old, automatic)
     try:
         return issuance.sign_and_deliver(
             customer, CERT_TYPES[old.cert_type], public_key, identify_data, clock.now(),
-            renewal_end(old), _unique_digits(old_x509), actor, keys, store=store, once=once,
+            renewal_end(old), kept_unique_digits(old_x509), actor, keys, store=store, once=once,
             offer_downloads=offer_downloads, replaced=old)
     except IntegrityError:           # the unique current slot: another renewal got there
-        _release(old)
+        release(old)
         raise DomainError("renew_conflict", status=409) from None
     except BaseException:
-        _release(old)
+        release(old)
         raise
+
+
+def kept_identify_data(customer: Customer, old_x509: x509.Certificate) -> bytes | None:
+    """For a successor with the same key: the same randomNum and person, so the same VID;
+    the name is today's. None when the old certificate carries none."""
+    try:
+        found = npki.read_identify_data(old_x509)
+    except PkiError:
+        return None
+    return npki.identify_data(customer.name, found[1]) if found else None
+
+
+def store_renewal(old: Certificate, cert: x509.Certificate, actor: str, *,
+                  key_generated_here: bool, auto_renew_days: int | None = None) -> Certificate:
+    """Store `cert` as the successor of `old`, inside the renewal's transaction: `old` stays
+    valid until its own expiry, pointing at it. Stops when `old` was revoked, suspended or
+    renewed meanwhile."""
+    Certificate.update(current_slot=None).where(Certificate.id == old.id).execute()
+    record = issuance.store_certificate(cert, old.customer, old.cert_type,
+                                        key_generated_here=key_generated_here)
+    record.auto_renew_days = auto_renew_days
+    record.save()
+    moved = Certificate.update(replaced_by=record, renewal_started_at=None,
+                               auto_renew_days=None).where(
+        (Certificate.id == old.id) & Certificate.replaced_by.is_null()
+        & (Certificate.status == "valid")).execute()
+    if not moved:
+        raise refusal(Certificate.get_by_id(old.id)) or DomainError("renew_conflict", status=409)
+    audit.record(actor, "certificate.renew", record.serial, renewed=old.serial,
+                 customer=old.customer.code,
+                 same_key=cert.public_key() == x509.load_der_x509_certificate(
+                     bytes(old.der)).public_key(),
+                 auto_renew_days=auto_renew_days)
+    return record
 
 
 # -- automatic renewal -------------------------------------------------------------------------

@@ -109,6 +109,22 @@ def settle(actor: str) -> tuple[int, int]:
     return abandoned, len(revoked)
 
 
+def revoke_undelivered(serial: str, actor: str) -> bool:
+    """A certificate signed but refused by its client before it was stored (a CMP certConf
+    that rejects it): recorded as revoked now rather than by the next settle. False when it
+    was settled or stored meanwhile."""
+    with db.atomic():
+        reservation = SerialReservation.get(SerialReservation.serial == serial)
+        if not SerialReservation.update(step="settling").where(
+                (SerialReservation.id == reservation.id)
+                & (SerialReservation.step == "signed")).execute():
+            return False
+        _record_revoked(reservation, actor)
+    publish_changes()
+    presign_ocsp(serial)
+    return True
+
+
 def _record_revoked(reservation: SerialReservation, actor: str) -> None:
     cert = x509.load_der_x509_certificate(bytes(reservation.der))
     now = clock.now()

@@ -222,6 +222,7 @@ def register(app) -> None:
     from views import (
         certfiles,
         certstatus,
+        cmp,
         downloads,
         issue,
         main,
@@ -236,9 +237,10 @@ def register(app) -> None:
     )
     from views.commands import register_commands
     for module in (main, verify, issue, mycerts, downloads, pki_public, certstatus, transfer,
-                   certfiles, possession, registration, renew, ops):
+                   certfiles, possession, registration, renew, ops, cmp):
         app.register_blueprint(module.bp)
-    app.extensions["csrf"].exempt(pki_public.bp)     # relying parties post no forms
+    for module in (pki_public, cmp):        # relying parties and CMP clients post no forms
+        app.extensions["csrf"].exempt(module.bp)
     register_commands(app)
     app.jinja_env.filters["datetimeformat"] = format_moment
     app.jinja_env.globals["type_name"] = type_name

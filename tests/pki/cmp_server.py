@@ -16,9 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pki import ca, cmp, serials
 from pki.cmp import PbmParameters
-from pki.signer import FileSigner
 
-ID_KP_CMC_CA = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.27")      # RFC 6402 2.10
 CONTENT_TYPE = "application/pkixcmp"                           # RFC 6712 3.4
 
 
@@ -50,20 +48,10 @@ def cmp_signer_pair(live_ca):
 
 
 def cmp_signer(keys, now: dt.datetime, public_key=None):
-    """A CMP signer certificate from the issuing CA (digitalSignature, id-kp-cmcCA) for
-    `public_key`, or for a new file key; returns (certificate, new key or None)."""
-    key = None
-    if public_key is None:
-        key = FileSigner.generate()
-        public_key = key.public_key()
-    subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CertCenter"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, "CertCenter CMP Signer")])
-    builder = _builder(subject, keys.issuing_cert, public_key, now, days=30)
-    builder = (builder.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-                                     critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ID_KP_CMC_CA]), critical=False))
-    return ca.sign_certificate(builder, keys.issuing_key), key
+    """A CMP signer certificate from the issuing CA for `public_key`, or for a new file key;
+    returns (certificate, new key or None)."""
+    return ca.create_signer("cmp", "CertCenter", keys.issuing_cert, keys.issuing_key, now,
+                            public_key=public_key)
 
 
 def _builder(subject: x509.Name, issuer: x509.Certificate, public_key, now: dt.datetime, days: int):
