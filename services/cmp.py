@@ -19,6 +19,7 @@ Implicit confirmation is never granted: the certConf is the delivery (RFC 4210 5
 the server decline what the client asks)."""
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -38,6 +39,7 @@ from services import (
     issuance,
     renewal,
     reservations,
+    settings,
     status,
 )
 from services.errors import DomainError
@@ -59,6 +61,27 @@ _FAIL_INFO = {"enrolment_code_unknown": "notAuthorized", "request_needed": "notA
 _RENEWAL_REFUSALS = ("renew_superseded", "renew_revoked", "renew_already",
                      "renew_successor_revoked", "renew_suspended", "renew_expired",
                      "renew_too_early", "renew_conflict")
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """A pair as it is shown once, with the commands that use it."""
+    given: enrolment_codes.Given
+    commands: list[str]
+
+
+def authorize(customer, type_id: str, actor: str) -> Authorization:
+    """A reference number and authorisation code for the customer's own program to enrol one
+    certificate of `type_id` (enrolment_codes.give), and how to use it with `openssl cmp`: make
+    a key, then ask for its certificate; the subject is ours to choose, so none is sent."""
+    given = enrolment_codes.give(customer, type_id, actor)
+    url = urlsplit(settings.current().base_url)
+    path = (url.path.rstrip("/") + "/cmp").lstrip("/")
+    tls = " -tls_used" if url.scheme == "https" else ""
+    return Authorization(given, [
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem",
+        f"openssl cmp -cmd ir -server {url.netloc} -path {path}{tls} -ref {given.reference} "
+        f"-secret pass:{given.code} -newkey key.pem -certout cert.pem -cacertsout root.pem"])
 
 
 @dataclass
@@ -153,15 +176,30 @@ def _pair_named(request: pki_cmp.Request) -> enrolment_codes.Open:
 
 def _by_pair(request: pki_cmp.Request, pair: enrolment_codes.Open) -> _Sender:
     actor = "cmp:" + pair.record.reference
-    try:
-        pki_cmp.verify_pbm(request, pair.code)
-    except pki_cmp.CmpError:
+    secret = _matching_secret(request, pair)
+    if secret is None:
         if request.body_type in (*ENROLMENTS, "genm"):     # a guess at an unspent pair
             enrolment_codes.wrong_code(pair, actor)
-        raise
+        pki_cmp.verify_pbm(request, pair.code)              # raises badMessageCheck
     ca = ca_store.load_ca()
     return _Sender(actor, lambda reply: pki_cmp.protect_with_pbm(
-        reply, pair.code, ca.issuing_cert.subject, request.header.sender_kid), pair=pair)
+        reply, secret, ca.issuing_cert.subject, request.header.sender_kid), pair=pair)
+
+
+def _matching_secret(request: pki_cmp.Request, pair: enrolment_codes.Open) -> bytes | None:
+    """The code as the client typed it: as issued, or as shown, in groups of four with a
+    space or hyphen between them (one try either way)."""
+    code = pair.code.decode()
+    groups = [code[i:i + 4] for i in range(0, len(code), 4)]
+    for secret in (code, " ".join(groups), "-".join(groups)):
+        try:
+            pki_cmp.verify_pbm(request, secret.encode())
+        except pki_cmp.CmpError as error:
+            if error.fail_info != {"badMessageCheck"}:
+                raise
+            continue
+        return secret.encode()
+    return None
 
 
 def _our_certificate(request: pki_cmp.Request) -> Certificate:

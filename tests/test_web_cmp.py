@@ -2,8 +2,10 @@
 a reference number and authorisation code, kur with the certificate inside its renewal window,
 rr, genm, and what is refused: a spent or voided pair, a renewal too early, a client that never
 confirms. The key is made here, as the customer's program would; the server never sees it."""
+import html
 import random
 import re
+import shlex
 import subprocess
 from urllib.parse import urlsplit
 
@@ -16,7 +18,8 @@ from pyasn1_alt_modules import rfc4211, rfc9810
 
 from models import AuditEvent, Certificate, CmpTransaction
 from services import ca_store, clock, enrolment_codes, jobs, renewal
-from tests.conftest import move_clock
+from tests.conftest import move_clock, text
+from tests.test_web_support import agree_and_choose, h1, verify_person_by_sms
 
 
 def pem_key(key) -> bytes:
@@ -44,8 +47,8 @@ def openssl_cmp(live, folder, *args, ok=True) -> str:
 def ir(live, folder, given, key, *extra, ok=True, code=None) -> str:
     (folder / "new.key").write_bytes(pem_key(key))
     return openssl_cmp(live, folder, "-cmd", "ir", "-ref", given.reference,
-                       "-secret", f"pass:{code or given.code}", "-newkey", "new.key",
-                       "-subject", "/CN=anything", "-certout", "new.pem",
+                       "-secret", "pass:" + (code or given.code), "-newkey", "new.key",
+                       "-certout", "new.pem",
                        "-trusted", "root.pem", "-untrusted", "issuing.pem", *extra, ok=ok)
 
 
@@ -245,3 +248,41 @@ def test_damaged_and_hostile_messages_get_cmp_refusals(live, folder, demo, app):
 
     oversized = post(b"\x30\x84" + b"\x00" * 70_000)
     assert oversized.status_code == 413
+
+
+def test_a_verified_customer_gets_a_pair_on_the_page_and_its_commands_work(
+        web, demo, live, folder):
+    verify_person_by_sms(web, demo["person"])
+    agree_and_choose(web)
+    intro = web.post("/issue/key", {"key": "program"})
+    assert intro.request.path == "/issue/program" and h1(intro) == "내 프로그램으로 발급받기"
+    assert "10분 동안 한 번만" in text(intro)
+    shown = web.post("/issue/program", {})
+    assert h1(shown) == "참조번호와 인가코드"
+    page = text(shown)
+    reference = re.search(r"참조번호 (\d{8})", page).group(1)
+    code = re.search(r"인가코드 (\w{4} \w{4} \w{4})", page).group(1)
+    assert shown.headers["Cache-Control"] == "no-store"
+    commands = html.unescape(re.search(r'<pre class="command"><code>(.*?)</code></pre>',
+                                       shown.get_data(as_text=True), re.S).group(1))
+    assert f"-ref {reference} -secret pass:{code.replace(' ', '')}" in commands
+    # As the customer types them, against the address this test serves the app on.
+    for line in commands.splitlines():
+        line = line.replace("-server 127.0.0.1:5000", "-server " + urlsplit(live).netloc)
+        run = subprocess.run(shlex.split(line), cwd=folder, capture_output=True, text=True,
+                             timeout=90)
+        assert run.returncode == 0, line + "\n" + run.stdout + run.stderr
+    verify(folder, "cert.pem")
+    root = x509.load_pem_x509_certificate((folder / "root.pem").read_bytes())
+    assert root == ca_store.load_ca().root_cert
+    assert Certificate.get().customer_id == demo["person"].id
+    # Back on the page: asking again gives a new pair, and the spent one stays spent.
+    again = text(web.post("/issue/program", {}))
+    assert re.search(r"참조번호 (\d{8})", again).group(1) != reference
+
+
+def test_the_grouped_code_as_shown_works_too(live, folder, demo):
+    given = give(demo)
+    ir(live, folder, given, ec.generate_private_key(ec.SECP256R1()),
+       code=" ".join(given.code_groups))
+    verify(folder)

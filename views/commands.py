@@ -23,6 +23,7 @@ from services import (
     ceremony,
     checkpoints,
     clock,
+    cmp,
     customers,
     enrolment_codes,
     files,
@@ -711,14 +712,15 @@ def cmp_authorize(code, type_id, operator):
     certificate of a type, e.g. to finish an interrupted reissue with their own program. A
     pair given before for the same type stops working."""
     try:
-        given = enrolment_codes.give(customers.find(code), type_id, "operator:" + operator)
+        authorized = cmp.authorize(customers.find(code), type_id, "operator:" + operator)
     except DomainError as error:
         _fail(error)
+    given = authorized.given
     click.echo(f"Reference number:   {given.reference}\n"
-               f"Authorisation code: {' '.join(given.code_groups)}   (shown once; typed "
-               "without the spaces)\n"
+               f"Authorisation code: {' '.join(given.code_groups)}   (shown once)\n"
                f"For one {type_id} certificate of {code}, until {given.expires_at:%Y-%m-%d %H:%M}Z; "
-               f"{enrolment_codes.MAX_WRONG} wrong tries make it void.")
+               f"{enrolment_codes.MAX_WRONG} wrong tries make it void. With openssl:\n"
+               + "".join(f"  {line}\n" for line in authorized.commands))
 
 
 def register_commands(app) -> None:

@@ -61,7 +61,7 @@ class TypeForm(Form):
 
 
 class KeyForm(Form):
-    key = RadioField(choices=["generate", "csr"],
+    key = RadioField(choices=["generate", "csr", "program"],
                      validators=[InputRequired(_l("Select how to create the key"))])
 
 

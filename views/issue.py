@@ -1,5 +1,6 @@
 """The issue and reissue flow (발급/재발급): start -> identity -> terms -> type -> key ->
-CSR upload or password -> check your answers -> done, with single-use download links.
+CSR upload or password -> check your answers -> done, with single-use download links; or, for
+the customer's own program, key -> a reference number and authorisation code (CMP).
 The flow's answers live in the session; the password only encrypted."""
 import base64
 
@@ -9,7 +10,7 @@ from flask import Blueprint, request, session
 from models import Customer
 from pki.csr import MAX_CSR_BYTES
 from pki.profile import CERT_TYPES
-from services import issuance, secrets
+from services import cmp, issuance, secrets
 from services.errors import DomainError
 from services.passwords import check_new_password
 from views import FlowAnswers, confirm, error_list, go, page, verified
@@ -119,8 +120,30 @@ def key(customer, plan):
             # A changed choice drops the other way's answer, so that check-your-answers
             # can only show, and confirm can only issue, what was chosen last.
             _save(key=form.key.data, csr=None, password=None)
-        return go("issue.password" if form.key.data == "generate" else "issue.csr")
+        return go(KEY_STEPS[form.key.data])
     return _ask("issue/key.html", form, plan=plan)
+
+
+KEY_STEPS = {"generate": "issue.password", "csr": "issue.csr", "program": "issue.program"}
+
+
+@bp.route("/program", methods=["GET", "POST"])
+@_type_chosen
+def program(customer, plan):
+    """The customer's own program (CMP) makes the key: a reference number and authorisation
+    code for it, shown once."""
+    if plan.action not in ("issue", "reissue"):
+        return go("issue.cert_type")
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            authorized = cmp.authorize(customer, plan.cert_type.id, "customer:" + customer.code)
+        except DomainError as error:
+            return _ask("issue/program.html", form, error_list(error), plan=plan,
+                        status=error.status)
+        return page("issue/program_pair.html", plan=plan, given=authorized.given,
+                    commands=authorized.commands, customer=customer)
+    return _ask("issue/program.html", form, plan=plan)
 
 
 @bp.route("/csr", methods=["GET", "POST"])
