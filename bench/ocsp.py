@@ -34,11 +34,11 @@ Requires ApacheBench (`apt-get install -y apache2-utils`), openssl, gunicorn and
 So that nothing is reachable from outside, the script re-runs itself in a private network
 namespace (`unshare --map-root-user --net`, no root needed) whose only interface is loopback;
 all servers and ab run in there. `--no-netns` skips that (openssl then listens on all
-interfaces for the length of its run). The namespace has IPv6 turned off, so openssl listens
-on IPv4 as the others do: on its dual-stack IPv6 socket, the second ab run against it stalled
-until ab's 30 s timeout every time (2026-12-03, even with openssl alone), apparently on a new
-connection meeting one of the first run's TIME_WAIT sockets, which openssl holds as it closes
-first.
+interfaces for the length of its run). The namespace has IPv6 turned off, so that openssl
+listens on IPv4 as the others do, and its ephemeral port range widened to 1024-65535 (a round
+opens 20,000 connections, and the servers hold each closed one in TIME_WAIT for 60 s). Even
+so, under load an ab run against openssl sometimes waits 30 s for its last answer and gives
+up; such a run is run once more (see run_ab).
 ab speaks HTTP/1.0 and opens a new connection per request, so connection set-up is part of
 every measured request on both sides.
 """
