@@ -1,10 +1,12 @@
-# The README's two commands: `make run` (install, initialise, serve) and `make test`.
+# The README's two commands: `make run` (install, initialise, serve) and `make test`;
+# `make ocsp` serves the OCSP responder on its own (see README, Several hosts).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
+OCSP_PORT ?= 5001
 
-.PHONY: run test install install-dev assets translations messages clean
+.PHONY: run ocsp test install install-dev assets translations messages clean
 
 run: install assets translations
 	$(FLASK) db upgrade
@@ -12,6 +14,9 @@ run: install assets translations
 	$(FLASK) ca init --root-out root-ca --new-root-passphrase
 	$(FLASK) demo seed
 	CERTCENTER_DEMO=$${CERTCENTER_DEMO:-1} CERTCENTER_OPS=$${CERTCENTER_OPS:-1} $(FLASK) run --host 127.0.0.1 --port 5000
+
+ocsp: install
+	$(BIN)/python -m ocsp_server --port $(OCSP_PORT)
 
 test: install-dev assets translations
 	$(BIN)/ruff check .

@@ -32,7 +32,7 @@ BACKENDS = ("file", "pkcs11")
 # role that may create databases (.ci/run starts one on a Unix socket). Unset: SQLite only.
 TEST_DATABASE = os.environ.get("CERTCENTER_TEST_DATABASE", "")
 ON_BOTH_DATABASES = ("test_services", "test_web_", "test_attempt_limits",   # test modules
-                     "test_several_hosts")
+                     "test_several_hosts", "test_ocsp_server")
 
 
 def pytest_configure(config):
