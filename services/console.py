@@ -252,6 +252,7 @@ class CustomerPage:
     registered: list
     notifications: list       # the latest RECENT_NOTIFICATIONS, newest first
     paused_until: object      # the end of a pause in identity checks still running, or None
+    types: list               # the certificate types the customer may hold, by id
 
 
 def customer_page(code: str) -> CustomerPage:
@@ -266,7 +267,8 @@ def customer_page(code: str) -> CustomerPage:
         list(found.requests.order_by(CertificateRequest.id.desc())),
         registration.registered_of(found),
         list(found.notifications.order_by(Notification.id.desc()).limit(RECENT_NOTIFICATIONS)),
-        found.locked_until if found.locked_until and found.locked_until > now else None)
+        found.locked_until if found.locked_until and found.locked_until > now else None,
+        [kind.id for kind in issuance.types_for(found)])
 
 
 # -- the settings page ---------------------------------------------------------------------

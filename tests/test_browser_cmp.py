@@ -49,3 +49,4 @@ def test_the_pair_by_keyboard_alone(chromium, live, demo):
     page.keyboard.press("Enter")
     page.wait_for_selector("pre.command")
     assert "-ref " in page.locator("pre.command").inner_text()
+

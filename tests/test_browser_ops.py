@@ -396,3 +396,19 @@ def test_every_console_page_every_role_may_open_passes_axe(app, chromium, live, 
                 assert_accessible(page, f"{url} as {role} in {language}")
                 seen += 1
     assert seen >= 30
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_an_officer_gives_a_customer_a_pair_for_their_own_program(app, chromium, live,
+                                                                  javascript):
+    seeded_certificate(app)
+    page = new_page(chromium, live, javascript=javascript)
+    log_in_on_the_page(page, live, "kim.ra", officer("kim.ra"), javascript)
+    page.goto(live + "/ops/customers/P0000001")
+    submit(page, javascript, "form[action$='/reference'] button")
+    assert page.locator("#cert_type-error").is_visible()
+    assert_accessible(page, "console: no type chosen")
+    page.check("input[value='personal-banking']")
+    submit(page, javascript, "form[action$='/reference'] button")
+    assert "-ref " in page.locator("pre.command").inner_text()
+    assert_accessible(page, "console: the pair")

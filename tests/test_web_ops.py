@@ -615,3 +615,29 @@ def test_the_settings_page_shows_what_runs_and_no_secret(tmp_path, ca_template):
     assert "mail.bank.example" in shown and "127.0.0.0/8" in shown and "CERTCENTER_SMTP_HOST" in shown
     assert "secret-value" not in shown
     assert logged_in(application, "ra-officer").get("/ops/settings").status_code == 403
+
+
+# -- a reference number for the customer's own program (CMP) ---------------------------------
+
+def test_an_officer_issues_a_reference_number_and_support_cannot(console, issued):
+    from models import AuditEvent, EnrolmentCode
+    from services import enrolment_codes
+    support = logged_in(console, "support")
+    assert "참조번호 발급" not in text(support.get("/ops/customers/P0000001"))
+    web = logged_in(console)
+    page = web.get("/ops/customers/P0000001")
+    assert "고객 프로그램용 참조번호" in text(page)
+    missing = web.post("/ops/customers/P0000001/reference", {})
+    assert missing.status_code == 400 and "인증서 종류를 선택해 주세요" in text(missing)
+    shown = web.post("/ops/customers/P0000001/reference", {"cert_type": "personal-banking"})
+    seen = text(shown)
+    reference = re.search(r"참조번호 (\d{8})", seen).group(1)
+    code = re.search(r"인가코드 (\w{4} \w{4} \w{4})", seen).group(1).replace(" ", "")
+    assert f"-ref {reference} -secret pass:{code}" in shown.get_data(as_text=True)
+    assert enrolment_codes.open_pair(reference).code == code.encode()
+    event = AuditEvent.get(AuditEvent.action == "enrolment_code.give")
+    assert event.actor == "operator:op.ra-officer" and code not in event.details
+    business = web.post("/ops/customers/P0000001/reference", {"cert_type": "business-banking"})
+    assert business.status_code == 400
+    assert "고객 유형(개인·법인)에 맞는 인증서 종류를 선택해 주세요" in text(business)
+    assert EnrolmentCode.select().count() == 1

@@ -24,6 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from services import (
     checkpoints,
     clock,
+    cmp,
     console,
     four_eyes,
     issuance,
@@ -51,6 +52,7 @@ from views.forms import (
     OperatorLoginForm,
     OperatorRevokeForm,
     RejectForm,
+    TypeForm,
 )
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -279,9 +281,31 @@ def search(operator):
 @bp.get("/customers/<code>")
 @signed_in("lookup")
 def customer(operator, code):
+    return _customer_page(operator, code)
+
+
+def _customer_page(operator, code, errors=None, status=None):
     return page("ops/customer.html", operator=operator, shown=console.customer_page(code),
                 may_unlock=operators.may(operator, "unlock_customer"),
-                notice=session.pop("ops_notice", None))
+                may_reference=operators.may(operator, "issue_reference"),
+                notice=session.pop("ops_notice", None), errors=errors, status=status)
+
+
+@bp.post("/customers/<code>/reference")
+@signed_in("issue_reference")
+def issue_reference(operator, code):
+    """A reference number and authorisation code for the customer's own program (CMP), for
+    example to finish an interrupted reissue: shown once, to be given to the customer."""
+    form = TypeForm()
+    if not form.validate_on_submit():
+        return _customer_page(operator, code, form_errors(form))
+    try:
+        authorized = cmp.authorize(console.customer(code), form.cert_type.data,
+                                   "operator:" + operator.name)
+    except DomainError as error:
+        return _customer_page(operator, code, error_list(error, "cert_type"), error.status)
+    return page("ops/reference.html", operator=operator, customer=console.customer(code),
+                given=authorized.given, commands=authorized.commands)
 
 
 @bp.get("/certificates/<serial>")
