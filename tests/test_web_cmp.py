@@ -146,7 +146,7 @@ def kur(live, folder, key, ok=True) -> str:
     (folder / "next.key").write_bytes(pem_key(key))
     return openssl_cmp(live, folder, "-cmd", "kur", "-cert", "cur.pem", "-key", "cur.key",
                        "-newkey", "next.key", "-certout", "next.pem", "-trusted", "root.pem",
-                       "-untrusted", "issuing.pem", ok=ok)
+                       ok=ok)
 
 
 def test_kur_renews_inside_the_window_and_is_refused_before_it(live, folder, enrolled):
@@ -173,7 +173,7 @@ def test_rr_revokes_and_ocsp_says_so(live, folder, enrolled):
                             "issuing.pem", ok=False)
     assert "폐기 사유를 알려 주세요" in no_reason
     openssl_cmp(live, folder, "-cmd", "rr", "-cert", "cur.pem", "-key", "cur.key", "-oldcert",
-                "cur.pem", "-revreason", "1", "-trusted", "root.pem", "-untrusted", "issuing.pem")
+                "cur.pem", "-revreason", "1", "-trusted", "root.pem")
     assert ocsp_says(live, folder, "cur.pem") == "revoked"
     record = Certificate.get_by_id(enrolled.id)
     assert record.status == "revoked" and record.revocation_reason == "key-compromise"
@@ -186,7 +186,7 @@ def test_genm_returns_the_ca_certificates(live, folder, demo):
     assert "genp contains ITAV of type: id-it-caCerts" in out
     out = openssl_cmp(live, folder, "-cmd", "genm", "-infotype", "caCerts",
                       "-unprotected_requests", "-subject", "/CN=anyone", "-trusted",
-                      "root.pem", "-untrusted", "issuing.pem")
+                      "root.pem")
     assert "genp contains ITAV of type: id-it-caCerts" in out
     assert enrolment_codes.open_pair(given.reference)        # asking spent nothing
 
