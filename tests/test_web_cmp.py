@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyasn1.codec.der import decoder, encoder
 from pyasn1_alt_modules import rfc4211, rfc9810
@@ -286,3 +286,22 @@ def test_the_grouped_code_as_shown_works_too(live, folder, demo):
     ir(live, folder, given, ec.generate_private_key(ec.SECP256R1()),
        code=" ".join(given.code_groups))
     verify(folder)
+
+
+@pytest.mark.parametrize("command", ["cr", "p10cr"])
+def test_cr_and_p10cr_enrol_like_ir(live, folder, demo, command):
+    given = give(demo)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (folder / "new.key").write_bytes(pem_key(key))
+    if command == "p10cr":
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name.from_rfc4514_string("CN=mine"))
+               .sign(key, hashes.SHA256()))
+        (folder / "req.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        what = ["-csr", "req.csr"]
+    else:
+        what = ["-newkey", "new.key"]
+    openssl_cmp(live, folder, "-cmd", command, "-ref", given.reference, "-secret",
+                "pass:" + given.code, *what, "-certout", "new.pem")
+    cert = verify(folder)
+    assert cert.public_key() == key.public_key() and "CN=mine" not in cert.subject.rfc4514_string()
