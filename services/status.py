@@ -266,11 +266,6 @@ def _scope(model, partition: int | None):
             else model.crl_partition == partition)
 
 
-def _stored_time(value) -> datetime:
-    """A DateTimeField's value as the driver returns it (SQLite: its text), aware UTC."""
-    return (datetime.fromisoformat(value) if isinstance(value, str) else value).replace(tzinfo=UTC)
-
-
 def _entries(partition: int | None) -> list:
     """Revoked and suspended certificates that have not yet expired (RFC 5280 lets a CRL
     drop entries past their certificate's expiry), of one partition or all."""
@@ -281,10 +276,13 @@ def _entries(partition: int | None) -> list:
     if partition is not None:
         query = query.where(Certificate.crl_partition == partition)
     # The driver's rows, without peewee's conversion per value: for 100,000 rows that
-    # conversion took longer than the rest of the reading.
-    entry, found = pki_crl.RevokedEntry, []
+    # conversion took longer than the rest of the reading. SQLite's text is parsed with its
+    # offset appended: a sixth of the time of parsing it and then replacing the tzinfo.
+    entry, parse, found = pki_crl.RevokedEntry, datetime.fromisoformat, []
     for serial, revoked_at, reason in db.execute(query):
-        at = _stored_time(revoked_at)
+        # A DateTimeField's value as the driver returns it (SQLite: its text), aware UTC.
+        at = (parse(revoked_at + "+00:00") if isinstance(revoked_at, str)
+              else revoked_at.replace(tzinfo=UTC))
         found.append(entry(int(serial, 16), at, reason or "unspecified",
                            at if reason == "key-compromise" else None))
     return found
