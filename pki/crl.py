@@ -158,10 +158,24 @@ def _with_entries(tbs: bytes, revoked: bytes) -> bytes:
     return der_tlv(0x30, tbs[start:offset] + der_tlv(0x30, revoked) + tbs[offset:end])
 
 
+def listed_der(crl_der: bytes) -> bytes:
+    """The revokedCertificates entries of a CRL that build_crl_der made, in DER as they are
+    (b"" when it lists none): for build_crl_der's `listed`."""
+    start = _content(crl_der, 0)[0]              # CertificateList -> TBSCertList
+    offset = _content(crl_der, start)[0]
+    for _field in range(5):                      # version, signature, issuer, both times
+        offset = _content(crl_der, offset)[1]
+    if crl_der[offset] != 0x30:                  # the extensions, [0]: no entries
+        return b""
+    start, end = _content(crl_der, offset)
+    return crl_der[start:end]
+
+
 def build_crl_der(issuing_cert: x509.Certificate, issuing_key, entries: Iterable[RevokedEntry],
                   crl_number: int, this_update: dt.datetime, next_update: dt.datetime,
-                  partition_url: str | None = None) -> bytes:
-    """The issuing CA's signed v2 CRL listing `entries` (in the order given), in DER.
+                  partition_url: str | None = None, listed: Iterable[bytes] = ()) -> bytes:
+    """The issuing CA's signed v2 CRL listing `listed`, entries already in DER that
+    listed_der took from CRLs of this CA, and then `entries` (in the order given), in DER.
 
     CRL extensions: cRLNumber and authorityKeyIdentifier (the issuing certificate's SKI), both
     non-critical as RFC 5280 5.2.1/5.2.3 require. Entry extensions: reasonCode (absent for
@@ -192,7 +206,7 @@ def build_crl_der(issuing_cert: x509.Certificate, issuing_key, entries: Iterable
     except TypeError:
         raise PkiError("crl_invalid", "entries is not iterable") from None
     seen: set[int] = set()
-    revoked = b"".join([_revoked(entry, seen) for entry in entries])
+    revoked = b"".join([*listed, *[_revoked(entry, seen) for entry in entries]])
     extensions = [
         x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(crl_number)),
         x509.Extension(x509.AuthorityKeyIdentifier.oid, False,

@@ -266,15 +266,16 @@ def _scope(model, partition: int | None):
             else model.crl_partition == partition)
 
 
-def _entries(partition: int | None) -> list:
+def _entries(scope=None) -> list:
     """Revoked and suspended certificates that have not yet expired (RFC 5280 lets a CRL
-    drop entries past their certificate's expiry), of one partition or all."""
+    drop entries past their certificate's expiry), all or those in `scope` (a condition on
+    Certificate.crl_partition: an equality or IS NULL, which its covering index serves)."""
     query = (Certificate.select(Certificate.serial, Certificate.revoked_at,
                                 Certificate.revocation_reason)
              .where(Certificate.status.in_(["revoked", "suspended"])
                     & (Certificate.not_after > clock.now())))
-    if partition is not None:
-        query = query.where(Certificate.crl_partition == partition)
+    if scope is not None:
+        query = query.where(scope)
     # The driver's rows, without peewee's conversion per value: for 100,000 rows that
     # conversion took longer than the rest of the reading. SQLite's text is parsed with its
     # offset appended: a sixth of the time of parsing it and then replacing the tzinfo.
@@ -286,6 +287,34 @@ def _entries(partition: int | None) -> list:
         found.append(entry(int(serial, 16), at, reason or "unspecified",
                            at if reason == "key-compromise" else None))
     return found
+
+
+def _full_entries() -> tuple[list[bytes], list, int]:
+    """What the full CRL lists, call in the publication's transaction: the entries of each
+    partition's latest CRL that carries every status change, in DER as they were signed
+    there, and the revoked certificates of the other partitions and without a partition.
+    (DER lists, RevokedEntry list, how many entries in all.)"""
+    # Encoding 100,000 entries took most of a full publication; the partitions have mostly
+    # encoded them already. Reading from the notes first, then the CRLs: a partition
+    # published in between is read as published, a change in between stays noted.
+    stale = _unpublished_scopes()
+    numbers = dict(Crl.select(Crl.crl_partition, fn.MAX(Crl.number))
+                   .where(Crl.crl_partition.is_null(False)).group_by(Crl.crl_partition).tuples())
+    current = {partition: number for partition, number in numbers.items()
+               if partition not in stale}
+    listed, count = [], 0
+    for partition, number in sorted(current.items()):
+        der, entries = (Crl.select(Crl.der, Crl.entries)
+                        .where((Crl.crl_partition == partition) & (Crl.number == number))
+                        .tuples().get())
+        listed.append(pki_crl.listed_der(bytes(der)))
+        count += entries
+    if not current:
+        rest = _entries()
+    else:       # one query per scope: with OR or IN, SQLite reads all revoked rows instead
+        rest = [entry for scope in [None, *sorted(set(range(crl_partitions())) - set(current))]
+                for entry in _entries(_scope(Certificate, scope))]
+    return listed, rest, count + len(rest)
 
 
 def note_change(cert: Certificate) -> None:
@@ -344,14 +373,18 @@ def _publish_crl(partition: int | None, unless_current: bool) -> Crl:
         with db.atomic():            # one snapshot: the entries and the notes they cover
             covered = (UnpublishedChange.select(fn.MAX(UnpublishedChange.id))
                        .where(_scope(UnpublishedChange, partition)).scalar())
-            entries = _entries(partition)
+            if partition is None:
+                listed, entries, count = _full_entries()
+            else:
+                listed, entries = [], _entries(_scope(Certificate, partition))
+                count = len(entries)
         der = pki_crl.build_crl_der(ca.issuing_cert, ca.issuing_key, entries, number,
-                                    clock.aware(now), clock.aware(now + _crl_lifetime()), url)
+                                    clock.aware(now), clock.aware(now + _crl_lifetime()), url,
+                                    listed)
         try:
             with db.atomic():
                 row = Crl.create(number=number, crl_partition=partition, this_update=now,
-                                 next_update=now + _crl_lifetime(), entries=len(entries),
-                                 der=der)
+                                 next_update=now + _crl_lifetime(), entries=count, der=der)
                 oldest_kept = (Crl.select(Crl.number).where(_scope(Crl, partition))
                                .order_by(Crl.number.desc()).offset(CRLS_KEPT - 1).limit(1).scalar())
                 if oldest_kept is not None:

@@ -363,3 +363,22 @@ def test_a_database_from_before_partitions_upgrades_and_gets_16(app, demo):
     assert status.crl_partitions() == 16
     record = issue(demo["person"])
     assert record.crl_partition == int(record.serial, 16) % 16
+
+
+def test_the_full_crl_lists_current_partitions_as_signed_and_stale_ones_from_the_rows(
+        app, demo, monkeypatch):
+    first = issue(demo["person"])
+    status.revoke_certificate(first, "key-compromise", actor="test")     # its partition signed
+    second = issue(demo["person"])                                        # reissue: another serial
+    publish_every_partition()
+    monkeypatch.setattr(status, "publish_crl", lambda *scope, **kwargs: None)
+    status.suspend_certificate(second, actor="test")       # as if the process died: not signed
+    monkeypatch.undo()
+    assert not listed(second.serial, status.latest_crl(second.crl_partition))
+    crl = x509.load_der_x509_crl(downloaded(app, "/pki/issuing.crl"))
+    assert {entry.serial_number for entry in crl} == {int(first.serial, 16),
+                                                      int(second.serial, 16)}
+    held = crl.get_revoked_certificate_by_serial_number(int(second.serial, 16))
+    assert held.extensions.get_extension_for_class(x509.CRLReason).value.reason \
+        == x509.ReasonFlags.certificate_hold
+    assert status.latest_crl().entries == 2 and pki_lint.lint_crl(crl) == []
