@@ -12,7 +12,10 @@ Run by hand from the repository root (never in CI, never by pytest):
   publish     services.status.publish_crl() in an app context: reads the revoked rows from
               the instance's SQLite database, builds and signs, stores the DER (the database
               is filled with that many revoked certificate rows first, each in its partition,
-              serial mod 16, as issuance puts them).
+              serial mod 16, as issuance puts them, and every partition noted as changed, so
+              no partition CRL is current: every entry is encoded from its row).
+  current     the same once every partition's CRL is current (what `jobs run` leaves): the
+              full CRL takes their entries as signed there.
   openssl     `openssl ca -gencrl` over an index.txt with the same serials, reasons and times,
               the same issuing certificate and (decrypted) key, SHA-256, cRLNumber and
               authorityKeyIdentifier, timed with perf_counter around subprocess.run.
@@ -21,9 +24,11 @@ Every figure is the best of --repeat runs, in seconds. ratio = certcenter / open
 
 Partitions (with publish): one more certificate is revoked in a partition (its row and its
 notes, as a status change leaves them), then services.status.publish_crl(partition) is timed:
-what a status change costs beyond the full CRL. openssl ca -gencrl runs over that partition's
-entries for the ratio. Bytes: what a relying party downloads to check one certificate, the
-full CRL against its partition's CRL (mean and largest of the 16).
+what a status change re-signs. openssl ca -gencrl runs over that partition's entries for the
+ratio. revoke: services.status.revoke_certificate of a valid certificate row in that
+partition, the whole change as a request makes it (row, audit, notes, the partition's CRL,
+OCSP answers, the customer's notification). Bytes: what a relying party downloads to check
+one certificate, the full CRL against its partition's CRL (mean and largest of the 16).
 """
 from __future__ import annotations
 
@@ -148,7 +153,7 @@ def same_content(ours: x509.CertificateRevocationList,
 
 def fill_database(app, entries: list[RevokedEntry], done: int) -> None:
     """Revoked certificate rows for entries[done:], owned by the demo customer."""
-    from models import Certificate, Customer, db
+    from models import Certificate, Customer, UnpublishedChange, db
     from services import clock
     customer = Customer.get(Customer.code == "P0000001")
     now = clock.now()
@@ -163,38 +168,65 @@ def fill_database(app, entries: list[RevokedEntry], done: int) -> None:
     with db.atomic():
         for start in range(0, len(rows), 2000):
             Certificate.insert_many(rows[start:start + 2000]).execute()
+        # As status changes leave them: no partition's CRL has the new rows yet.
+        UnpublishedChange.insert_many([{"serial": rows[0]["serial"], "changed_at": now,
+                                        "crl_partition": n} for n in range(PARTITIONS)]).execute()
 
 
-def change_one(partition: int, serial: int) -> None:
-    """One more revoked certificate in `partition`, noted as a status change notes it."""
+def certificate_row(partition: int, serial: int, revoked: bool):
+    """One more certificate row in `partition`, revoked (and noted as a status change notes
+    it) or valid."""
     from models import Certificate, Customer, db
     from services import clock, status
     now = clock.now()
     with db.atomic():
         record = Certificate.create(
             serial=format(serial, "040x"), customer=Customer.get(Customer.code == "P0000001"),
-            cert_type="personal-banking", status="revoked", subject="CN=changed",
-            not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=365),
-            der=b"", key_generated_here=True, revoked_at=now, revocation_reason="superseded",
-            status_changed_at=now, crl_partition=partition, created_at=now)
-        status.note_change(record)
+            cert_type="personal-general", status="revoked" if revoked else "valid",
+            subject="CN=changed", not_before=now - dt.timedelta(days=1),
+            not_after=now + dt.timedelta(days=365), der=b"", key_generated_here=True,
+            revoked_at=now if revoked else None,
+            revocation_reason="superseded" if revoked else None, status_changed_at=now,
+            crl_partition=partition, created_at=now)
+        if revoked:
+            status.note_change(record)
+    return record
+
+
+def revocation_times(args, partition: int, serial: int) -> list[float]:
+    """Seconds each of --repeat revocations took, of valid certificates in `partition`."""
+    from services import ca_store, status
+    times = []
+    for n in range(args.repeat):
+        record = certificate_row(partition, serial + PARTITIONS * n, revoked=False)
+        start = time.perf_counter()
+        status.revoke_certificate(record, "superseded", actor="system:bench")
+        times.append(time.perf_counter() - start)
+    # The OCSP signatures' count, now: at exit the instance folder is gone.
+    ca_store.write_signature_counts()
+    return times
 
 
 def partition_figures(args, ossl: Path, issuing_cert, entries: list[RevokedEntry]) -> tuple:
     """(partition, its entries, publish time, openssl time, full CRL bytes, partition bytes
-    mean, partition bytes max) after one change in the partition of entries[0]."""
+    mean, partition bytes max, full publish time with every partition current, revocation
+    times) after one change in the partition of entries[0]."""
     from services import status
     partition = entries[0].serial % PARTITIONS
-    change_one(partition, entries[0].serial + PARTITIONS * len(entries))   # a new serial there
+    fresh = entries[0].serial + PARTITIONS * len(entries)          # new serials there
+    certificate_row(partition, fresh, revoked=True)
     t_partition = best(args.repeat, lambda: status.publish_crl(partition))
     sizes = [len(bytes(status.publish_crl(n).der)) for n in range(PARTITIONS)]
-    full = len(bytes(status.publish_crl().der))
+    t_current = best(args.repeat, status.publish_crl)
+    full = len(bytes(status.latest_crl().der))
+    revocations = revocation_times(args, partition, fresh + PARTITIONS)
+    status.publish_crl()              # the revocations' entries too, for the next size's check
     own = [e for e in entries if e.serial % PARTITIONS == partition]
     write_index(ossl / "index.txt", own, issuing_cert.not_valid_after_utc)
     (ossl / "crlnumber").write_text("07\n")
     t_openssl = best(args.repeat, lambda: openssl_gencrl(ossl))
     return (partition, status.latest_crl(partition).entries, t_partition, t_openssl, full,
-            sum(sizes) // len(sizes), max(sizes))
+            sum(sizes) // len(sizes), max(sizes), t_current, revocations)
 
 
 def main() -> None:
@@ -249,7 +281,8 @@ def main() -> None:
                     filled = size
                     t_publish = best(args.repeat, status.publish_crl)
                     published = status.latest_crl()
-                    if published.entries != size + len(partitions):   # + earlier changes
+                    # + each earlier size's change and revocations
+                    if published.entries != size + len(partitions) * (1 + args.repeat):
                         raise SystemExit(f"publish_crl listed {published.entries}, not {size}")
                     partitions.append(partition_figures(args, ossl, issuing_cert, entries))
 
@@ -277,18 +310,32 @@ def main() -> None:
               "publish/openssl = services.status.publish_crl() / openssl ca -gencrl")
         if partitions:
             print()
+            print("Full publish, services.status.publish_crl(), best of "
+                  f"{args.repeat} (seconds): from the rows (no partition CRL current) and with "
+                  "every partition's CRL current")
+            print(f"{'entries':>8}{'from rows':>11}{'current':>10}{'openssl':>10}"
+                  f"{'rows/openssl':>14}{'current/openssl':>17}")
+            for (size, _ours, t_publish, t_openssl, *_rest), figures in zip(
+                    rows, partitions, strict=True):
+                t_current = figures[7]
+                print(f"{size:>8,}{t_publish:>11.3f}{t_current:>10.3f}{t_openssl:>10.3f}"
+                      f"{t_publish / t_openssl:>14.2f}{t_current / t_openssl:>17.2f}")
+            print()
             print(f"Partitioned CRLs ({PARTITIONS} partitions): one partition published after "
-                  f"one change, best of {args.repeat} (seconds); bytes a relying party "
-                  "downloads per check")
+                  f"one change, best of {args.repeat} (seconds); a revocation in that "
+                  f"partition, as a request makes it ({args.repeat} runs, milliseconds); bytes "
+                  "a relying party downloads per check")
             print(f"{'entries':>8}{'partition':>11}{'its entries':>13}{'publish':>10}"
-                  f"{'openssl':>10}{'ratio':>8}{'full CRL':>12}{'partition mean/max':>22}"
-                  f"{'full/mean':>11}")
-            for size, (n, own, t_part, t_openssl, full, mean, largest) in zip(sizes, partitions, strict=True):
+                  f"{'openssl':>10}{'ratio':>8}{'revoke ms':>16}{'full CRL':>12}"
+                  f"{'partition mean/max':>22}{'full/mean':>11}")
+            for size, figures in zip(sizes, partitions, strict=True):
+                n, own, t_part, t_openssl, full, mean, largest, _current, revocations = figures
+                revoke = " ".join(f"{t * 1000:.0f}" for t in revocations)
                 print(f"{size:>8,}{n:>11}{own:>13,}{t_part:>10.3f}{t_openssl:>10.3f}"
-                      f"{t_part / t_openssl:>8.2f}{full:>12,}{f'{mean:,} / {largest:,}':>22}"
-                      f"{full / mean:>11.1f}")
+                      f"{t_part / t_openssl:>8.2f}{revoke:>16}{full:>12,}"
+                      f"{f'{mean:,} / {largest:,}':>22}{full / mean:>11.1f}")
             print("ratio = services.status.publish_crl(partition) / openssl ca -gencrl over "
-                  "the partition's entries")
+                  "the partition's entries; revoke = services.status.revoke_certificate, each")
     finally:
         if args.keep:
             print(f"kept {tmp}")

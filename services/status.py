@@ -1,12 +1,14 @@
 """Certificate status: revocation (폐기), suspension (효력정지) and resumption (효력회복), and
 its publication to relying parties through the CRLs and the OCSP responder.
 
-Every status change re-publishes the changed certificate's partition CRL and the full CRL
-and re-signs its OCSP answers before it returns, and a stored OCSP answer is served only for
-the status it was signed for, so a change can never leave a stale "good" behind. The change
-also leaves notes (UnpublishedChange), one per CRL that must carry it, in its own
-transaction, which each publication removes: a CRL lost to a crash in between is published by
-`jobs run` or at the next start.
+Every status change re-publishes the CRL the changed certificate names (its partition's, or
+the full CRL for a certificate from before partitions) and re-signs its OCSP answers before
+it returns, and a stored OCSP answer is served only for the status it was signed for, so a
+change can never leave a stale "good" behind. The change also leaves notes
+(UnpublishedChange), one per CRL that must carry it, in its own transaction, which each
+publication removes: a CRL lost to a crash in between is published by `jobs run` or at the
+next start. The full CRL's notes of partitioned certificates are left to `jobs run` and to
+whoever next asks for the full CRL (latest_crl), which publishes it first.
 """
 import functools
 import json
@@ -264,28 +266,55 @@ def _scope(model, partition: int | None):
             else model.crl_partition == partition)
 
 
-def _stored_time(value) -> datetime:
-    """A DateTimeField's value as the driver returns it (SQLite: its text), aware UTC."""
-    return (datetime.fromisoformat(value) if isinstance(value, str) else value).replace(tzinfo=UTC)
-
-
-def _entries(partition: int | None) -> list:
+def _entries(scope=None) -> list:
     """Revoked and suspended certificates that have not yet expired (RFC 5280 lets a CRL
-    drop entries past their certificate's expiry), of one partition or all."""
+    drop entries past their certificate's expiry), all or those in `scope` (a condition on
+    Certificate.crl_partition: an equality or IS NULL, which its covering index serves)."""
     query = (Certificate.select(Certificate.serial, Certificate.revoked_at,
                                 Certificate.revocation_reason)
              .where(Certificate.status.in_(["revoked", "suspended"])
                     & (Certificate.not_after > clock.now())))
-    if partition is not None:
-        query = query.where(Certificate.crl_partition == partition)
+    if scope is not None:
+        query = query.where(scope)
     # The driver's rows, without peewee's conversion per value: for 100,000 rows that
-    # conversion took longer than the rest of the reading.
-    entry, found = pki_crl.RevokedEntry, []
+    # conversion took longer than the rest of the reading. SQLite's text is parsed with its
+    # offset appended: a sixth of the time of parsing it and then replacing the tzinfo.
+    entry, parse, found = pki_crl.RevokedEntry, datetime.fromisoformat, []
     for serial, revoked_at, reason in db.execute(query):
-        at = _stored_time(revoked_at)
+        # A DateTimeField's value as the driver returns it (SQLite: its text), aware UTC.
+        at = (parse(revoked_at + "+00:00") if isinstance(revoked_at, str)
+              else revoked_at.replace(tzinfo=UTC))
         found.append(entry(int(serial, 16), at, reason or "unspecified",
                            at if reason == "key-compromise" else None))
     return found
+
+
+def _full_entries() -> tuple[list[bytes], list, int]:
+    """What the full CRL lists, call in the publication's transaction: the entries of each
+    partition's latest CRL that carries every status change, in DER as they were signed
+    there, and the revoked certificates of the other partitions and without a partition.
+    (DER lists, RevokedEntry list, how many entries in all.)"""
+    # Encoding 100,000 entries took most of a full publication; the partitions have mostly
+    # encoded them already. Reading from the notes first, then the CRLs: a partition
+    # published in between is read as published, a change in between stays noted.
+    stale = _unpublished_scopes()
+    numbers = dict(Crl.select(Crl.crl_partition, fn.MAX(Crl.number))
+                   .where(Crl.crl_partition.is_null(False)).group_by(Crl.crl_partition).tuples())
+    current = {partition: number for partition, number in numbers.items()
+               if partition not in stale}
+    listed, count = [], 0
+    for partition, number in sorted(current.items()):
+        der, entries = (Crl.select(Crl.der, Crl.entries)
+                        .where((Crl.crl_partition == partition) & (Crl.number == number))
+                        .tuples().get())
+        listed.append(pki_crl.listed_der(bytes(der)))
+        count += entries
+    if not current:
+        rest = _entries()
+    else:       # one query per scope: with OR or IN, SQLite reads all revoked rows instead
+        rest = [entry for scope in [None, *sorted(set(range(crl_partitions())) - set(current))]
+                for entry in _entries(_scope(Certificate, scope))]
+    return listed, rest, count + len(rest)
 
 
 def note_change(cert: Certificate) -> None:
@@ -306,18 +335,33 @@ def _unpublished_scopes() -> set:
             UnpublishedChange.select(UnpublishedChange.crl_partition).distinct().tuples()}
 
 
-def publish_crl(partition: int | None = None) -> Crl:
+def _latest(partition: int | None) -> Crl | None:
+    return Crl.select().where(_scope(Crl, partition)).order_by(Crl.number.desc()).first()
+
+
+def _pending(partition: int | None) -> bool:
+    """Whether a status change is not on the scope's latest CRL yet."""
+    return UnpublishedChange.select().where(_scope(UnpublishedChange, partition)).exists()
+
+
+def publish_crl(partition: int | None = None, unless_current: bool = False) -> Crl:
     """Build, sign and store the next CRL of one scope: the full CRL, or with `partition`
     that partition's. One publisher of a scope at a time on every host (on SQLite, a second
-    publisher finds its number taken and goes again)."""
+    publisher finds its number taken and goes again). With `unless_current`, the scope's
+    latest CRL instead when it already carries every status change: what a second asker
+    finds after waiting for the first one's publication."""
     with one_at_a_time("crl" if partition is None else f"crl-{partition}"):
-        return _publish_crl(partition)
+        return _publish_crl(partition, unless_current)
 
 
-def _publish_crl(partition: int | None) -> Crl:
+def _publish_crl(partition: int | None, unless_current: bool) -> Crl:
     ca = ca_store.load_ca()
     url = None if partition is None else ca_store.urls(partition).crl
     for _attempt in range(3):
+        if unless_current:
+            latest = _latest(partition)
+            if latest is not None and not _pending(partition):
+                return latest
         number = (Crl.select(fn.MAX(Crl.number)).where(_scope(Crl, partition)).scalar() or 0) + 1
         last = (Crl.select(Crl.this_update).where(_scope(Crl, partition))
                 .order_by(Crl.number.desc()).first())
@@ -329,14 +373,18 @@ def _publish_crl(partition: int | None) -> Crl:
         with db.atomic():            # one snapshot: the entries and the notes they cover
             covered = (UnpublishedChange.select(fn.MAX(UnpublishedChange.id))
                        .where(_scope(UnpublishedChange, partition)).scalar())
-            entries = _entries(partition)
+            if partition is None:
+                listed, entries, count = _full_entries()
+            else:
+                listed, entries = [], _entries(_scope(Certificate, partition))
+                count = len(entries)
         der = pki_crl.build_crl_der(ca.issuing_cert, ca.issuing_key, entries, number,
-                                    clock.aware(now), clock.aware(now + _crl_lifetime()), url)
+                                    clock.aware(now), clock.aware(now + _crl_lifetime()), url,
+                                    listed)
         try:
             with db.atomic():
                 row = Crl.create(number=number, crl_partition=partition, this_update=now,
-                                 next_update=now + _crl_lifetime(), entries=len(entries),
-                                 der=der)
+                                 next_update=now + _crl_lifetime(), entries=count, der=der)
                 oldest_kept = (Crl.select(Crl.number).where(_scope(Crl, partition))
                                .order_by(Crl.number.desc()).offset(CRLS_KEPT - 1).limit(1).scalar())
                 if oldest_kept is not None:
@@ -351,14 +399,26 @@ def _publish_crl(partition: int | None) -> Crl:
     raise DomainError("crl_conflict", status=503)
 
 
+def _unpartitioned_pending() -> bool:
+    """Whether a status change not on the full CRL yet is to a certificate without a
+    partition (issued before partitions: the full CRL is the one it names)."""
+    return (UnpublishedChange.select()
+            .join(Certificate, on=Certificate.serial == UnpublishedChange.serial)
+            .where(UnpublishedChange.crl_partition.is_null()
+                   & Certificate.crl_partition.is_null()).exists())
+
+
 def publish_changes() -> list[Crl]:
-    """Publish every CRL that a status change is not on yet: the changed certificates'
-    partitions first (small and quick, and what their certificates name), then the full
-    CRL. Nothing when another process has published them meanwhile."""
-    pending = _unpublished_scopes()
-    partitions = sorted(partition for partition in pending if partition is not None)
+    """Publish the CRLs that status changes are not on yet and that their certificates name:
+    the changed certificates' partitions, and the full CRL only for a certificate without a
+    partition. Nothing when another process has published them meanwhile."""
+    # The full CRL's other notes stay until `jobs run` or the next download of
+    # /pki/issuing.crl publishes it (latest_crl): whoever asks for it still gets every
+    # change, and a revocation no longer waits for all 100,000 entries to be signed again.
+    partitions = sorted(partition for partition in _unpublished_scopes()
+                        if partition is not None)
     return ([publish_crl(partition) for partition in partitions]
-            + ([publish_crl()] if None in pending else []))
+            + ([publish_crl()] if _unpartitioned_pending() else []))
 
 
 def publish_lost_changes() -> list[Crl]:
@@ -370,9 +430,13 @@ def publish_lost_changes() -> list[Crl]:
 
 def latest_crl(partition: int | None = None) -> Crl:
     """The latest full CRL, or with `partition` that partition's; published now if there is
-    none yet (an empty partition gets an empty CRL)."""
-    return (Crl.select().where(_scope(Crl, partition)).order_by(Crl.number.desc()).first()
-            or publish_crl(partition))
+    none yet (an empty partition gets an empty CRL), and the full CRL also when a status
+    change is not on it yet (publish_changes leaves partitioned certificates' changes to
+    it). Simultaneous askers wait for one publication and share it."""
+    latest = _latest(partition)
+    if latest is None or (partition is None and _pending(None)):
+        return publish_crl(partition, unless_current=True)
+    return latest
 
 
 def partition_crl(partition: int) -> Crl | None:

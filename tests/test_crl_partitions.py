@@ -1,7 +1,8 @@
 """Partitioned CRLs: each certificate issued since partitions names its partition's CRL
 (/pki/crl/<n>.crl), which carries a critical issuingDistributionPoint for that URL; a status
-change re-signs only that partition (and the full CRL); the full CRL at /pki/issuing.crl keeps
-serving every certificate, including those issued before partitions."""
+change re-signs only that partition; the full CRL at /pki/issuing.crl keeps serving every
+certificate, including those issued before partitions (their changes re-sign it at once), and
+is re-signed when asked for while a change is not on it yet."""
 import shutil
 import subprocess
 from email.utils import parsedate_to_datetime
@@ -9,7 +10,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from models import CaParameter, Certificate, Crl, UnpublishedChange, db
 from models.migrations import SchemaVersion, applied_versions, upgrade
@@ -56,6 +57,11 @@ def listed(serial: str, crl_row) -> bool:
     return crl_of(crl_row).get_revoked_certificate_by_serial_number(int(serial, 16)) is not None
 
 
+def signed_per_scope() -> dict:
+    """scope (partition, None for the full CRL) -> CRLs signed for it so far."""
+    return dict(Crl.select(Crl.crl_partition, fn.COUNT(Crl.id)).group_by(Crl.crl_partition).tuples())
+
+
 # -- what a certificate names, what a partition CRL says -----------------------------------
 
 def test_a_new_certificate_names_its_partition_crl(app, demo):
@@ -86,20 +92,39 @@ def test_a_partition_crl_names_its_scope_and_lints_clean(app, demo):
     assert number == status.latest_crl(n).number
 
 
-def test_a_revocation_re_signs_only_its_partition_and_the_full_crl(app, demo):
+def test_a_revocation_signs_only_its_partition_and_the_full_crl_when_asked_for(app, demo):
     record = issue(demo["person"])
     n = record.crl_partition
+    client = app.test_client()
     before = publish_every_partition()
-    full_before = status.publish_crl().number
+    old_full = client.get("/pki/issuing.crl")
+    signed = signed_per_scope()
     status.revoke_certificate(record, "affiliation-changed", actor="test")
-    after = latest_of_each()
-    assert {p for p in after if after[p] != before[p]} == {n}
-    assert after[n][0] == before[n][0] + 1
+    after = signed_per_scope()
+    assert {scope for scope in after if after[scope] != signed.get(scope)} == {n}
+    assert after[n] == signed[n] + 1                    # one CRL signed in the request
+    now = latest_of_each()
+    assert {p for p in now if now[p] != before[p]} == {n} and now[n][0] == before[n][0] + 1
     assert listed(record.serial, status.latest_crl(n))
-    assert status.latest_crl().number > full_before and listed(record.serial, status.latest_crl())
     other = (n + 1) % status.crl_partitions()
     assert len(crl_of(status.latest_crl(other))) == 0
-    assert UnpublishedChange.select().count() == 0
+
+    # The full CRL is signed again by the first download after the change, not before.
+    assert status.crls_due() == [None]
+    move_clock(seconds=1)
+    full = client.get("/pki/issuing.crl", headers={
+        "If-Modified-Since": old_full.headers["Last-Modified"],
+        "If-None-Match": old_full.headers["ETag"]})
+    assert full.status_code == 200
+    crl = x509.load_der_x509_crl(full.data)
+    assert crl.get_revoked_certificate_by_serial_number(int(record.serial, 16)) is not None
+    assert (parsedate_to_datetime(full.headers["Last-Modified"])
+            > parsedate_to_datetime(old_full.headers["Last-Modified"]))
+    assert signed_per_scope()[None] == after[None] + 1
+    again = client.get("/pki/issuing.crl",
+                       headers={"If-Modified-Since": full.headers["Last-Modified"]})
+    assert again.status_code == 304 and signed_per_scope()[None] == after[None] + 1
+    assert status.crls_due() == [] and UnpublishedChange.select().count() == 0
 
 
 def test_each_scope_keeps_its_own_rising_numbers_and_this_update(app, demo):
@@ -148,12 +173,20 @@ def test_partition_crls_are_served_with_caching_headers_and_unknown_ones_are_404
 
 # -- openssl verify -crl_check ---------------------------------------------------------------
 
-def openssl_verify(tmp_path, record, crl_row) -> subprocess.CompletedProcess:
+def downloaded(app, url: str) -> bytes:
+    """A CRL as a relying party downloads it."""
+    response = app.test_client().get(url)
+    assert response.status_code == 200, url
+    return response.data
+
+
+def openssl_verify(tmp_path, record, crl_der: bytes) -> subprocess.CompletedProcess:
     ca = ca_store.load_ca()
     (tmp_path / "chain.pem").write_bytes(b"".join(
         cert.public_bytes(serialization.Encoding.PEM) for cert in (ca.root_cert, ca.issuing_cert)))
     (tmp_path / "ee.pem").write_bytes(cert_of(record).public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "crl.pem").write_bytes(crl_of(crl_row).public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "crl.pem").write_bytes(
+        x509.load_der_x509_crl(crl_der).public_bytes(serialization.Encoding.PEM))
     return subprocess.run([OPENSSL, "verify", "-crl_check", "-CAfile", "chain.pem",
                            "-CRLfile", "crl.pem", "ee.pem"], cwd=tmp_path, capture_output=True,
                           text=True)
@@ -163,21 +196,30 @@ def openssl_verify(tmp_path, record, crl_row) -> subprocess.CompletedProcess:
 def test_openssl_checks_a_certificate_against_its_partition_crl(app, demo, tmp_path):
     record = issue(demo["person"])
     n = record.crl_partition
-    done = openssl_verify(tmp_path, record, status.latest_crl(n))
+    done = openssl_verify(tmp_path, record, downloaded(app, f"/pki/crl/{n}.crl"))
     assert done.returncode == 0 and "ee.pem: OK" in done.stdout, done.stdout + done.stderr
 
     # Another partition's CRL does not cover it: openssl will not take its silence for "good".
-    other = status.latest_crl((n + 1) % status.crl_partitions())
+    other = downloaded(app, f"/pki/crl/{(n + 1) % status.crl_partitions()}.crl")
     done = openssl_verify(tmp_path, record, other)
     assert done.returncode != 0
     assert "error 44 at 0 depth lookup: different CRL scope" in done.stderr, done.stdout + done.stderr
 
+    downloaded(app, "/pki/issuing.crl")
     status.revoke_certificate(record, "key-compromise", actor="test")
-    done = openssl_verify(tmp_path, record, status.latest_crl(n))
+    done = openssl_verify(tmp_path, record, downloaded(app, f"/pki/crl/{n}.crl"))
     assert done.returncode != 0
     assert "certificate revoked" in done.stdout + done.stderr, done.stdout + done.stderr
-    done = openssl_verify(tmp_path, record, status.latest_crl())       # the full CRL too
+    # The full CRL too, signed again for this download.
+    full = downloaded(app, "/pki/issuing.crl")
+    done = openssl_verify(tmp_path, record, full)
     assert "certificate revoked" in done.stdout + done.stderr, done.stdout + done.stderr
+    (tmp_path / "full.crl").write_bytes(full)
+    text = subprocess.run([OPENSSL, "crl", "-inform", "DER", "-in", "full.crl", "-noout",
+                           "-text"], cwd=tmp_path, capture_output=True, text=True)
+    assert text.returncode == 0, text.stderr
+    assert f"Serial Number: {record.serial.upper()}" in text.stdout
+    assert "Key Compromise" in text.stdout and "Invalidity Date" in text.stdout
 
 
 @needs_openssl
@@ -193,17 +235,24 @@ def test_a_certificate_from_before_partitions_still_verifies_with_the_full_crl(
     new = issue(demo["person"])
 
     for record in (old, new):             # the full CRL serves either kind
-        done = openssl_verify(tmp_path, record, status.latest_crl())
+        done = openssl_verify(tmp_path, record, downloaded(app, "/pki/issuing.crl"))
         assert done.returncode == 0 and "ee.pem: OK" in done.stdout, done.stdout + done.stderr
     # No partition claims to cover the old one.
-    done = openssl_verify(tmp_path, old, status.latest_crl(int(old.serial, 16) % 16))
+    done = openssl_verify(tmp_path, old,
+                          downloaded(app, f"/pki/crl/{int(old.serial, 16) % 16}.crl"))
     assert "error 44 at 0 depth lookup: different CRL scope" in done.stderr, done.stdout + done.stderr
 
     before = publish_every_partition()
+    signed = signed_per_scope()
     status.revoke_certificate(old, "cessation-of-operation", actor="test")
+    # The CRL it names is signed again in the request, and only that one.
+    after = signed_per_scope()
+    assert {scope for scope in after if after[scope] != signed.get(scope)} == {None}
+    assert after[None] == signed[None] + 1 and UnpublishedChange.select().count() == 0
     assert latest_of_each() == before             # only the full CRL lists it
-    done = openssl_verify(tmp_path, old, status.latest_crl())
+    done = openssl_verify(tmp_path, old, downloaded(app, "/pki/issuing.crl"))
     assert "certificate revoked" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert signed_per_scope()[None] == after[None]     # the download signed nothing
 
 
 # -- a publication is never lost ---------------------------------------------------------------
@@ -233,25 +282,18 @@ def test_a_crash_before_the_partition_is_published_is_caught_up_by_jobs_run(app,
     assert status.crls_due() == [] and UnpublishedChange.select().count() == 0
 
 
-def test_a_crash_after_the_partition_before_the_full_crl_leaves_only_the_full_crl_due(
-        app, demo, monkeypatch):
+def test_the_full_crl_after_a_partitioned_change_is_left_to_jobs_run_not_to_a_start(app, demo):
     record = issue(demo["person"])
     publish_every_partition()
     status.publish_crl()
-    publish = status.publish_crl
-
-    def full_crashes(partition=None):
-        if partition is None:
-            raise SystemExit("killed before the full CRL")
-        return publish(partition)
-    monkeypatch.setattr(status, "publish_crl", full_crashes)
-    with pytest.raises(SystemExit):
-        status.revoke_certificate(record, "superseded", actor="test")
-    monkeypatch.undo()
+    status.revoke_certificate(record, "superseded", actor="test")
     assert listed(record.serial, status.latest_crl(record.crl_partition))
     assert status.crls_due() == [None]
-    assert status.publish_lost_changes()[-1].crl_partition is None     # what a start does
-    assert listed(record.serial, status.latest_crl()) and status.crls_due() == []
+    assert status.publish_lost_changes() == []          # what a start does: nothing is lost
+    output = app.test_cli_runner().invoke(args=["jobs", "run"]).output
+    assert "Published CRL" in output and "partitions" not in output
+    assert status.crls_due() == [] and UnpublishedChange.select().count() == 0
+    assert listed(record.serial, status.latest_crl())
 
 
 def test_jobs_refresh_every_partition_before_it_goes_stale(app, demo):
@@ -320,3 +362,22 @@ def test_a_database_from_before_partitions_upgrades_and_gets_16(app, demo):
     assert status.crl_partitions() == 16
     record = issue(demo["person"])
     assert record.crl_partition == int(record.serial, 16) % 16
+
+
+def test_the_full_crl_lists_current_partitions_as_signed_and_stale_ones_from_the_rows(
+        app, demo, monkeypatch):
+    first = issue(demo["person"])
+    status.revoke_certificate(first, "key-compromise", actor="test")     # its partition signed
+    second = issue(demo["person"])                                        # reissue: another serial
+    publish_every_partition()
+    monkeypatch.setattr(status, "publish_crl", lambda *scope, **kwargs: None)
+    status.suspend_certificate(second, actor="test")       # as if the process died: not signed
+    monkeypatch.undo()
+    assert not listed(second.serial, status.latest_crl(second.crl_partition))
+    crl = x509.load_der_x509_crl(downloaded(app, "/pki/issuing.crl"))
+    assert {entry.serial_number for entry in crl} == {int(first.serial, 16),
+                                                      int(second.serial, 16)}
+    held = crl.get_revoked_certificate_by_serial_number(int(second.serial, 16))
+    assert held.extensions.get_extension_for_class(x509.CRLReason).value.reason \
+        == x509.ReasonFlags.certificate_hold
+    assert status.latest_crl().entries == 2 and pki_lint.lint_crl(crl) == []

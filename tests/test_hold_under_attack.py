@@ -83,8 +83,8 @@ def test_a_rejection_reason_with_a_line_break_is_refused(demo):
 
 # -- a CRL publication is never lost -----------------------------------------------------------
 
-def crl_serials(web) -> set[int]:
-    crl = x509.load_der_x509_crl(web.get("/pki/issuing.crl").get_data())
+def crl_serials(web, url="/pki/issuing.crl") -> set[int]:
+    crl = x509.load_der_x509_crl(web.get(url).get_data())
     return {entry.serial_number for entry in crl}
 
 
@@ -101,15 +101,18 @@ def issued_to(customer):
 def test_a_crash_before_the_crl_is_published_is_caught_up_by_jobs_run(app, demo, web, monkeypatch):
     cert = issued_to(demo["person"])
     status.publish_crl()
+    status.publish_crl(cert.crl_partition)
     monkeypatch.setattr(status, "publish_crl", crash)
     with pytest.raises(SystemExit):
         status.revoke_certificate(cert, "key-compromise", actor="test")
     monkeypatch.undo()
     assert Certificate.get_by_id(cert.id).status == "revoked"         # the change committed
-    assert int(cert.serial, 16) not in crl_serials(web)                # the CRL is stale
+    named = f"/pki/crl/{cert.crl_partition}.crl"                       # what the certificate names
+    assert int(cert.serial, 16) not in crl_serials(web, named)         # that CRL is stale
     assert "Publish a new CRL." in [task.plan for task in jobs.tasks(clock.now())]
     result = app.test_cli_runner().invoke(args=["jobs", "run"])
     assert result.exit_code == 0 and "Published CRL" in result.output
+    assert int(cert.serial, 16) in crl_serials(web, named)
     assert int(cert.serial, 16) in crl_serials(web)
     assert "Publish a new CRL." not in [task.plan for task in jobs.tasks(clock.now())]
 
@@ -122,7 +125,9 @@ def test_a_crash_before_the_crl_is_published_is_caught_up_at_the_next_start(app,
         status.suspend_certificate(cert, actor="test")
     monkeypatch.undo()
     create_app({"CERTCENTER_INSTANCE": str(app.config["INSTANCE"]), "TESTING": True})
-    assert status.latest_crl().number == before + 1
+    # The start publishes the CRL the certificate names; the full CRL, when next asked for.
+    assert status.unpublished_changes() == 1
+    assert status.latest_crl().number == before + 1 and status.unpublished_changes() == 0
     for latest in (status.latest_crl(), status.latest_crl(cert.crl_partition)):
         assert int(cert.serial, 16) in {
             e.serial_number for e in x509.load_der_x509_crl(bytes(latest.der))}

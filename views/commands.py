@@ -433,8 +433,10 @@ def _status_change(serial: str, change, operator: str, done: str, **kwargs):
         click.echo(f"Revocation of {serial} for key compromise recorded: a second officer "
                    "must confirm it within 24 hours.")
         return
-    crl = status.latest_crl()
-    click.echo(f"{done} {cert.serial} ({cert.customer.code}). CRL {crl.number} published "
+    # The CRL the certificate names, which the change has just re-signed.
+    crl = status.latest_crl(cert.crl_partition)
+    scope = "full CRL" if cert.crl_partition is None else f"CRL of partition {cert.crl_partition}"
+    click.echo(f"{done} {cert.serial} ({cert.customer.code}). {scope} {crl.number} published "
                f"with {crl.entries} entries.")
     for serial in cert.changed_along:
         click.echo(f"{done} with it: {serial} (renewed into it, or the same key).")

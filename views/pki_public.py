@@ -51,6 +51,8 @@ def _crl_response(der: bytes, this_update, next_update) -> Response:
 
 @bp.get("/pki/issuing.crl")
 def crl():
+    """The full CRL, signed again first when a status change is not on it yet: a change to a
+    partitioned certificate re-signs only its partition in the request (status.latest_crl)."""
     latest = status.latest_crl()
     return _crl_response(bytes(latest.der), latest.this_update, latest.next_update)
 
