@@ -18,7 +18,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc5280
 
 from .crl import REASONS
-from .errors import PkiError
+from .errors import PkiError, bounded_bytes
 from .signer import as_signer
 
 # A one-certificate request is about 100 bytes (with a nonce, a signature and a requestor
@@ -65,13 +65,7 @@ def _malformed(detail: str):
 
 def parse_request(der: bytes) -> OcspQuestion:
     """The single question a DER OCSPRequest asks; PkiError("ocsp_malformed") for anything else."""
-    if not isinstance(der, (bytes, bytearray, memoryview)):
-        raise _malformed("request is not bytes")
-    der = bytes(der)
-    if not der:
-        raise _malformed("empty request")
-    if len(der) > MAX_REQUEST_BYTES:
-        raise _malformed(f"request of {len(der)} bytes is over {MAX_REQUEST_BYTES}")
+    der = bounded_bytes(der, MAX_REQUEST_BYTES, _malformed)
     try:
         request = ocsp.load_der_ocsp_request(der)
         # cryptography answers a requestList of zero or several entries with NotImplementedError

@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 from datetime import timedelta
 from html import unescape
@@ -296,6 +297,13 @@ def verify_by_sms(web, customer, details=PERSON, start="/verify/"):
     if "/verify/method" in response.request.path:
         response = web.post("/verify/method", {"method": "sms"})
     return web.post("/verify/code", {"code": sms_code(customer)})
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a server a test starts in another process."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def move_clock(**delta):

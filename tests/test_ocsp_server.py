@@ -3,7 +3,6 @@ free 127.0.0.1 port on the test's instance and database, it answers `openssl ocs
 then revoked on the first question after a revocation made through the service, and answers
 unknown, other-issuer, malformed and wrongly typed requests as the Flask path does."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from cryptography.x509 import ocsp
 
 from models import Customer
 from services import ca_store, issuance, status
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 from tests.test_ocsp_presigned import question
 from tests.test_relying_party import (
     OPENSSL,
@@ -32,11 +31,6 @@ from tests.test_relying_party import (
 PASSWORD = "Blue!sky42x"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture
 def responder(app, database, tmp_path):
@@ -44,7 +38,7 @@ def responder(app, database, tmp_path):
     env = {**os.environ, "CERTCENTER_INSTANCE": str(app.config["INSTANCE"]), **database}
     if not database:
         env.pop("DATABASE_URL", None)             # SQLite in the instance folder
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "ocsp_server.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "ocsp_server", "--port", str(port)],
                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -4,7 +4,6 @@ customers issue on either at once and an officer revokes on either, and both hos
 answers see every revocation at once. Runs on SQLite (two processes, one file) and, when
 CERTCENTER_TEST_DATABASE names a server, on PostgreSQL."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from cryptography.x509 import ocsp
 from models import AuditEvent, Certificate, db
 from pki import ca as pki_ca
 from services import audit, ca_store, clock, customers, operators
-from tests.conftest import fresh_app, sms_code
+from tests.conftest import free_port, fresh_app, sms_code
 from tests.test_attempt_limits import Client
 
 CUSTOMERS = 40
@@ -29,11 +28,6 @@ REVOKED = 20
 PASSWORD = "Blue!sky42x"
 OFFICER_PASSWORD = "quiet lantern orbit 42 maple"
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -52,7 +46,7 @@ def hosts(tmp_path, ca_template, database):
               "CERTCENTER_CA_PASSPHRASE": (instance / "ca-passphrase").read_bytes().hex()}
     servers, urls = [], []
     for number in range(2):
-        port = _free_port()
+        port = free_port()
         own = tmp_path / f"host{number}"
         servers.append(subprocess.Popen(
             [str(os.path.join(os.path.dirname(sys.executable), "gunicorn")), "-w", "2",

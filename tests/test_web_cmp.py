@@ -263,7 +263,7 @@ def test_a_verified_customer_gets_a_pair_on_the_page_and_its_commands_work(
     reference = re.search(r"참조번호 (\d{8})", page).group(1)
     code = re.search(r"인가코드 (\w{4} \w{4} \w{4})", page).group(1)
     assert shown.headers["Cache-Control"] == "no-store"
-    commands = html.unescape(re.search(r'<pre class="command"><code>(.*?)</code></pre>',
+    commands = html.unescape(re.search(r'<pre class="command"[^>]*><code>(.*?)</code></pre>',
                                        shown.get_data(as_text=True), re.S).group(1))
     assert f"-ref {reference} -secret pass:{code.replace(' ', '')}" in commands
     # As the customer types them, against the address this test serves the app on.

@@ -21,6 +21,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import char, namedtype, univ
 from pyasn1_alt_modules import rfc4211, rfc5280, rfc9810
 
+from ..errors import bounded_bytes
 from ..signer import der_tlv
 from . import der
 from .errors import FAILURE_BITS, CmpError
@@ -445,13 +446,7 @@ def parse_request(data: bytes, max_bytes: int = MAX_REQUEST_BYTES) -> Request:
     message (badRequest), a public key in the template (badCertTemplate), and the signature proof
     of possession (badPOP). Not checked: the protection itself (verify_pbm, verify_signature) and
     whether the key, subject or certificate are acceptable."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise _bad("request is not bytes")
-    data = bytes(data)
-    if not data:
-        raise _bad("empty request")
-    if len(data) > max_bytes:
-        raise _bad(f"request of {len(data)} bytes is over {max_bytes}")
+    data = bounded_bytes(data, max_bytes, _bad)
     parts = _guarded(_parts, data)
     # The header alone first, so that a refusal of the rest can echo its transaction and nonce.
     raw_header = _guarded(_decode, parts[0], rfc9810.PKIHeader())
