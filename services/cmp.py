@@ -37,6 +37,7 @@ from services import (
     clock,
     enrolment_codes,
     issuance,
+    limits,
     renewal,
     reservations,
     settings,
@@ -53,6 +54,7 @@ _REASONS = {x509.ReasonFlags.key_compromise: "key-compromise",
             x509.ReasonFlags.cessation_of_operation: "cessation-of-operation"}
 # A rule that says no, as the PKIFailureInfo bit the client reads with its statusString.
 _FAIL_INFO = {"enrolment_code_unknown": "notAuthorized", "request_needed": "notAuthorized",
+              "client_blocked": "notAuthorized",
               "request_waiting": "notAuthorized", "cert_type_not_for_you": "notAuthorized",
               "csr_weak_key": "badCertTemplate", "cmp_not_ours": "signerNotTrusted",
               "cmp_transaction_unknown": "badRequest", "cmp_confirm_late": "certRevoked",
@@ -101,17 +103,18 @@ def _signed(reply) -> bytes:
                                           chain=[ca_store.load_ca().issuing_cert])
 
 
-def answer(der: bytes, explain: Callable[[DomainError], str]) -> bytes:
-    """The DER PKIMessage that answers the DER PKIMessage `der`. Every refusal is a reply the
-    client reads (an `error`, or a rejection in the reply it expects) with its
-    PKIFailureInfo and a statusString from `explain` (the view's translated message)."""
+def answer(der: bytes, explain: Callable[[DomainError], str], client: str) -> bytes:
+    """The DER PKIMessage that answers the DER PKIMessage `der` from the address `client`.
+    Every refusal is a reply the client reads (an `error`, or a rejection in the reply it
+    expects) with its PKIFailureInfo and a statusString from `explain` (the view's translated
+    message)."""
     try:
         request = pki_cmp.parse_request(der)
     except pki_cmp.CmpError as error:
         return _signed(pki_cmp.error_reply(error.header, error.fail_info,
                                            explain(_domain(error))))
     try:
-        sender = _authenticate(request)
+        sender = _authenticate(request, client)
     except (pki_cmp.CmpError, DomainError) as error:
         refusal = _domain(error) if isinstance(error, pki_cmp.CmpError) else error
         return _signed(pki_cmp.error_reply(request.header, _fail_info(error),
@@ -141,10 +144,10 @@ def _fail_info(error) -> frozenset:
 
 # -- who is asking ---------------------------------------------------------------------------
 
-def _authenticate(request: pki_cmp.Request) -> _Sender:
+def _authenticate(request: pki_cmp.Request, client: str) -> _Sender:
     body = request.body_type
     if body in ENROLMENTS:
-        return _by_pair(request, _pair_named(request))
+        return _by_guess(request, client)
     if body in ("certConf", "error"):
         transaction = _transaction(request)
         if transaction.enrolment_code is not None:
@@ -160,9 +163,19 @@ def _authenticate(request: pki_cmp.Request) -> _Sender:
         # The CA certificates are public: asked under a pair, the answer is under its PBM
         # (the pair stays unspent); asked otherwise, it is signed.
         if isinstance(request.protection, pki_cmp.PbmParameters):
-            return _by_pair(request, _pair_named(request))
+            return _by_guess(request, client)
         return _Sender("cmp:anyone", _signed)
     raise pki_cmp.CmpError("cmp_unexpected", "badRequest", body, header=request.header)
+
+
+def _by_guess(request: pki_cmp.Request, client: str) -> _Sender:
+    """A request under a pair not yet spent, which anyone may try: each client address has
+    limits.CLIENT_TRIES an hour of unknown references and wrong codes (so that nobody voids
+    other people's pairs by guessing their references), on top of each pair's own MAX_WRONG."""
+    attempt = limits.reserve_client_try(limits.per_client("cmp", client))
+    sender = _by_pair(request, _pair_named(request))
+    attempt.succeeded()
+    return sender
 
 
 def _pair_named(request: pki_cmp.Request) -> enrolment_codes.Open:

@@ -17,7 +17,7 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1_alt_modules import rfc4211, rfc9810
 
 from models import AuditEvent, Certificate, CmpTransaction
-from services import ca_store, clock, enrolment_codes, jobs, renewal
+from services import ca_store, clock, enrolment_codes, jobs, limits, renewal
 from tests.conftest import move_clock, text
 from tests.test_web_support import agree_and_choose, h1, verify_person_by_sms
 
@@ -305,3 +305,24 @@ def test_cr_and_p10cr_enrol_like_ir(live, folder, demo, command):
                 "pass:" + given.code, *what, "-certout", "new.pem")
     cert = verify(folder)
     assert cert.public_key() == key.public_key() and "CN=mine" not in cert.subject.rfc4514_string()
+
+
+def test_guessing_references_is_limited_per_client(live, folder, demo, app):
+    given = give(demo)
+    ir(live, folder, given, ec.generate_private_key(ec.SECP256R1()), "-reqout", "guess.der",
+       code="WRONGCODE234", ok=False)
+    guess = (folder / "guess.der").read_bytes()
+    client = app.test_client()
+
+    def post(address):
+        response = client.post("/cmp", data=guess, content_type="application/pkixcmp",
+                               environ_base={"REMOTE_ADDR": address})
+        return _reply_of(response)[1], response.data
+
+    for _ in range(limits.CLIENT_TRIES - 1):      # openssl's own try counted one already
+        bits, data = post("127.0.0.1")
+        assert "badMessageCheck" in bits or "notAuthorized" in bits
+    bits, data = post("127.0.0.1")
+    assert "notAuthorized" in bits and "이 접속 환경에서 잘못 입력한 횟수가 너무 많습니다".encode() in data
+    bits, data = post("10.1.2.3")                  # another client is not blocked
+    assert "이 접속 환경에서".encode() not in data

@@ -17,5 +17,5 @@ def enrol():
                         mimetype="text/plain")
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
         return Response("A PKIMessage of at most 64 KB.\n", status=413, mimetype="text/plain")
-    answer = cmp.answer(request.get_data(cache=False), message_for)
+    answer = cmp.answer(request.get_data(cache=False), message_for, request.remote_addr or "?")
     return Response(answer, mimetype=cmp.CONTENT_TYPE, headers={"Cache-Control": "no-store"})
