@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -64,6 +65,14 @@ class Instance:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
         return path
+
+
+def clean_up(folder: Path, keep: bool) -> None:
+    """Remove a run's temporary folder, or with --keep say where it is."""
+    if keep:
+        print(f"kept {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def ca_file(instance: Path, name: str) -> bytes:

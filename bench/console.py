@@ -57,7 +57,7 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pyotp
-from _common import flask, instance_env, issue, make_instance
+from _common import clean_up, flask, instance_env, issue, make_instance
 from cryptography.hazmat.primitives import serialization
 from peewee import chunked, fn
 
@@ -579,10 +579,7 @@ def main() -> None:
         failed = sum(median >= BUDGET_MS for _l, median, *_rest in results)
         print(f"{len(results) - failed} of {len(results)} pages under {BUDGET_MS} ms (median)")
     finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import flask, instance_env, make_instance, openssl_serial, openssl_time
+from _common import clean_up, flask, instance_env, make_instance, openssl_serial, openssl_time
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -337,10 +337,7 @@ def main() -> None:
             print("ratio = services.status.publish_crl(partition) / openssl ca -gencrl over "
                   "the partition's entries; revoke = services.status.revoke_certificate, each")
     finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import io
 import os
 import random
 import re
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from urllib.parse import quote, urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pyotp
-from _common import BIN, ROOT, flask, free_port, instance_env, issue, make_instance
+from _common import BIN, ROOT, clean_up, flask, free_port, instance_env, issue, make_instance
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
@@ -652,10 +651,7 @@ def main() -> None:
         ok = report(tally, guesses, time.monotonic() - started)
     finally:
         stop(gunicorn)
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, args.keep)
     raise SystemExit(0 if ok else 1)
 
 

@@ -63,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     BIN,
     ROOT,
+    clean_up,
     flask,
     free_port,
     instance_env,
@@ -349,10 +350,7 @@ def main() -> None:
     finally:
         for server in servers:
             stop(server)
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from peewee import IntegrityError
 
 from models import Certificate, CmpTransaction, SerialReservation, db
 from pki import cmp as pki_cmp
+from pki import crl as pki_crl
 from pki import csr as pki_csr
 from pki.errors import PkiError
 from pki.profile import CERT_TYPES
@@ -47,11 +48,8 @@ from services.errors import DomainError
 
 CONTENT_TYPE = "application/pkixcmp"          # RFC 6712 3.4
 ENROLMENTS = ("ir", "cr", "p10cr")
-# The CRL reasons a holder may give (status.CUSTOMER_REASONS), by RFC 5280 name.
-_REASONS = {x509.ReasonFlags.key_compromise: "key-compromise",
-            x509.ReasonFlags.affiliation_changed: "affiliation-changed",
-            x509.ReasonFlags.superseded: "superseded",
-            x509.ReasonFlags.cessation_of_operation: "cessation-of-operation"}
+# The reasons a holder may give (status.CUSTOMER_REASONS), by the RFC 5280 flag an rr names.
+_REASONS = {pki_crl.REASONS[name]: name for name in status.CUSTOMER_REASONS}
 # A rule that says no, as the PKIFailureInfo bit the client reads with its statusString.
 _FAIL_INFO = {"enrolment_code_unknown": "notAuthorized", "request_needed": "notAuthorized",
               "client_blocked": "notAuthorized",
@@ -59,10 +57,7 @@ _FAIL_INFO = {"enrolment_code_unknown": "notAuthorized", "request_needed": "notA
               "csr_weak_key": "badCertTemplate", "cmp_not_ours": "signerNotTrusted",
               "cmp_transaction_unknown": "badRequest", "cmp_confirm_late": "certRevoked",
               "cmp_cert_hash": "badCertId", "issue_conflict": "transactionIdInUse",
-              "lint_failed": "systemFailure"}
-_RENEWAL_REFUSALS = ("renew_superseded", "renew_revoked", "renew_already",
-                     "renew_successor_revoked", "renew_suspended", "renew_expired",
-                     "renew_too_early", "renew_conflict")
+              "lint_failed": "systemFailure"}       # any other rule: badRequest
 
 
 @dataclass(frozen=True)
@@ -128,18 +123,17 @@ def answer(der: bytes, explain: Callable[[DomainError], str], client: str) -> by
 
 
 def _domain(error: PkiError) -> DomainError:
-    """A protocol-layer refusal as a message the views can say: by its failure bit."""
-    bit = sorted(getattr(error, "fail_info", ())) or ["badRequest"]
-    return DomainError("cmp_" + bit[0], status=400)
+    """A pki refusal as a message the views can say: a protocol error by its failure bit,
+    any other (a weak key) by its own code."""
+    if isinstance(error, pki_cmp.CmpError):
+        return DomainError("cmp_" + sorted(error.fail_info)[0], status=400)
+    return DomainError(error.code, status=400)
 
 
 def _fail_info(error) -> frozenset:
     if isinstance(error, pki_cmp.CmpError):
         return error.fail_info
-    code = getattr(error, "code", "")
-    if code in _RENEWAL_REFUSALS or code.startswith(("already_", "status_")):
-        return frozenset({"badRequest"})
-    return frozenset({_FAIL_INFO.get(code, "badRequest")})
+    return frozenset({_FAIL_INFO.get(error.code, "badRequest")})
 
 
 # -- who is asking ---------------------------------------------------------------------------
@@ -193,7 +187,8 @@ def _by_pair(request: pki_cmp.Request, pair: enrolment_codes.Open) -> _Sender:
     if secret is None:
         if request.body_type in (*ENROLMENTS, "genm"):     # a guess at an unspent pair
             enrolment_codes.wrong_code(pair, actor)
-        pki_cmp.verify_pbm(request, pair.code)              # raises badMessageCheck
+        raise pki_cmp.CmpError("cmp_bad_mac", "badMessageCheck", "the PBM does not match",
+                               header=request.header)
     ca = ca_store.load_ca()
     return _Sender(actor, lambda reply: pki_cmp.protect_with_pbm(
         reply, secret, ca.issuing_cert.subject, request.header.sender_kid), pair=pair)
@@ -203,7 +198,7 @@ def _matching_secret(request: pki_cmp.Request, pair: enrolment_codes.Open) -> by
     """The code as the client typed it: as issued, or as shown, in groups of four with a
     space or hyphen between them (one try either way)."""
     code = pair.code.decode()
-    groups = [code[i:i + 4] for i in range(0, len(code), 4)]
+    groups = enrolment_codes.groups(code)
     for secret in (code, " ".join(groups), "-".join(groups)):
         try:
             pki_cmp.verify_pbm(request, secret.encode())
@@ -335,7 +330,7 @@ def _confirm(request: pki_cmp.Request, sender: _Sender):
         raise DomainError("cmp_cert_hash", status=400)
     if confirmation.status.status == "rejection":
         return _client_gives_up(request, sender)
-    if transaction.ended_at or clock.now() - transaction.created_at >= reservations.SETTLE_AFTER:
+    if clock.now() - transaction.created_at >= reservations.SETTLE_AFTER:
         raise DomainError("cmp_confirm_late", status=409)
     superseded = []
     try:

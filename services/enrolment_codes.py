@@ -38,8 +38,12 @@ class Given:
 
     @property
     def code_groups(self) -> list[str]:
-        """The code in groups of four, for reading it out and copying it by eye."""
-        return [self.code[i:i + 4] for i in range(0, len(self.code), 4)]
+        return groups(self.code)
+
+
+def groups(code: str) -> list[str]:
+    """A code in groups of four, as it is shown: for reading it out and copying it by eye."""
+    return [code[i:i + 4] for i in range(0, len(code), 4)]
 
 
 def give(customer: Customer, type_id: str, actor: str) -> Given:

@@ -326,3 +326,11 @@ def test_guessing_references_is_limited_per_client(live, folder, demo, app):
     assert "notAuthorized" in bits and "이 접속 환경에서 잘못 입력한 횟수가 너무 많습니다".encode() in data
     bits, data = post("10.1.2.3")                  # another client is not blocked
     assert "이 접속 환경에서".encode() not in data
+
+
+def test_a_weak_key_is_refused_with_what_to_use_instead(live, folder, demo):
+    given = give(demo)
+    refused = ir(live, folder, given, rsa.generate_private_key(65537, 1024), ok=False)
+    assert "badCertTemplate" in refused and "2048비트 이상의 RSA 키" in refused, refused
+    assert enrolment_codes.open_pair(given.reference)          # nothing was spent
+    assert Certificate.select().count() == 0

@@ -299,12 +299,12 @@ def issue_reference(operator, code):
     form = TypeForm()
     if not form.validate_on_submit():
         return _customer_page(operator, code, form_errors(form))
+    customer = console.customer(code)
     try:
-        authorized = cmp.authorize(console.customer(code), form.cert_type.data,
-                                   "operator:" + operator.name)
+        authorized = cmp.authorize(customer, form.cert_type.data, "operator:" + operator.name)
     except DomainError as error:
         return _customer_page(operator, code, error_list(error, "cert_type"), error.status)
-    return page("ops/reference.html", operator=operator, customer=console.customer(code),
+    return page("ops/reference.html", operator=operator, customer=customer,
                 given=authorized.given, commands=authorized.commands)
 
 
